@@ -1,0 +1,108 @@
+//! One-line messages on stderr, built on the stack.
+//!
+//! Misuse (SPEC S10) and warnings are reported from inside other people's
+//! programs, possibly from a signal handler or a thread-exit destructor: no
+//! allocation, no `std::io`, one `write(2)` per line.
+
+use core::fmt::{self, Write};
+
+use crate::sys;
+use crate::token::Token;
+
+/// A line of at most 1 KiB; longer text is cut, never allocated.
+pub struct Line {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Line {
+    pub const fn new() -> Line {
+        Line { buf: [0; 1024], len: 0 }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Write the line (with a newline) to stderr.
+    pub fn emit(&mut self) {
+        if self.len == self.buf.len() {
+            self.len -= 1;
+        }
+        self.buf[self.len] = b'\n';
+        self.len += 1;
+        sys::write_stderr(self.as_bytes());
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// A token's description: its name, the pool slot it is, or its address.
+pub struct Desc(pub *const Token);
+
+impl fmt::Display for Desc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tok = self.0;
+        if tok.is_null() {
+            return f.write_str("NULL token");
+        }
+        if let Some(slot) = crate::capi::pool_slot_of(tok) {
+            return write!(f, "pool token #{slot}");
+        }
+        // SAFETY: the caller passed a token pointer it uses; a description is
+        // a NUL-terminated C string or null.
+        let desc = unsafe { (*tok).t_desc };
+        if desc.is_null() {
+            return write!(f, "token@{:p}", tok);
+        }
+        let bytes = unsafe { core::ffi::CStr::from_ptr(desc) }.to_bytes();
+        match core::str::from_utf8(bytes) {
+            Ok(s) => f.write_str(s),
+            Err(_) => write!(f, "token@{:p}", tok),
+        }
+    }
+}
+
+/// The calling thread, as "thread TID (NAME)".
+pub struct ThreadName;
+
+impl fmt::Display for ThreadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut name = [0u8; 17];
+        // PR_GET_NAME through the raw stub: async-signal-safe, no errno.
+        unsafe {
+            sys::syscall6(libc::SYS_prctl, libc::PR_GET_NAME as usize, name.as_mut_ptr() as usize, 0, 0, 0, 0);
+        }
+        let n = name.iter().position(|&b| b == 0).unwrap_or(16);
+        let name = core::str::from_utf8(&name[..n]).unwrap_or("?");
+        write!(f, "thread {} ({})", sys::gettid(), name)
+    }
+}
+
+/// Report a misuse of the API and abort (SPEC S10): one line naming the
+/// call, the thread, and the tokens the thread holds.
+#[cold]
+pub fn misuse(call: &str, tok: *const Token, what: fmt::Arguments<'_>) -> ! {
+    let mut line = Line::new();
+    let _ = write!(line, "lwkt: {call}({}): {what}; {}", Desc(tok), ThreadName);
+    let _ = crate::thread::write_held(&mut line);
+    let _ = line.write_str("; aborting");
+    line.emit();
+    sys::abort()
+}
+
+/// A warning line that does not stop the program.
+#[cold]
+pub fn warn(what: fmt::Arguments<'_>) {
+    let mut line = Line::new();
+    let _ = write!(line, "lwkt: warning: {what}");
+    line.emit();
+}

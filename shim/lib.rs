@@ -1,0 +1,32 @@
+//! lwkt: DragonFly BSD's serializing tokens for Linux user space.
+//!
+//! A token serializes threads only while its holder runs: when the holder
+//! blocks in one of the libc calls hooked here, all of its tokens are
+//! released, and they are all taken back before the call returns. See
+//! `SPEC.md` (the contract) and `include/lwkt.h` (the C API).
+//!
+//! Modules, one concern each:
+//! - `token`: the lock word and the waiting protocol;
+//! - `thread`: per-thread reference stacks, release on block and retake,
+//!   thread exit and fork;
+//! - `capi`: the exported token(9) API;
+//! - `hooks`: the interposed blocking calls of libc;
+//! - `diag`: one-line misuse reports and warnings;
+//! - `sys`: raw system calls (the shim never calls its own hooks).
+
+#![allow(clippy::missing_safety_doc)]
+
+pub mod capi;
+mod diag;
+mod hooks;
+mod sys;
+mod thread;
+mod token;
+
+/// Runs when the library is loaded (linked or preloaded), before `main`.
+#[ctor::ctor]
+fn init() {
+    token::init_process();
+    thread::init_process();
+    hooks::init_process();
+}

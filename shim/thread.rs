@@ -1,0 +1,480 @@
+//! Per-thread state: the stack of token references, release on block and
+//! retake, thread exit and fork.
+//!
+//! Invariants:
+//!
+//! * `refs[0..depth]` are the thread's references in acquisition order.
+//!   The lowest reference to a token is its *primary*: only it owns the
+//!   token's word; the others are recursion and touch no shared memory.
+//! * `refs[0..released_below]` are released: the thread is blocked in a hook
+//!   (or waiting for a token) and owns none of their words. A signal handler
+//!   that runs meanwhile pushes above them and pops before it returns.
+//! * Retaking is all-or-nothing: when one word cannot be had, the ones taken
+//!   so far are released again before waiting, so a waiting thread never
+//!   holds a token (SPEC S4) and tokens cannot deadlock.
+//! * The state is a `const`-initialised thread-local without `Drop`: reading
+//!   it allocates nothing and registers nothing, so hooks can test it.
+//!   Thread exit is caught by a pthread key destructor, registered the first
+//!   time the thread takes a token.
+
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write};
+use core::ptr;
+use core::sync::atomic::{compiler_fence, AtomicUsize, Ordering::*};
+
+use crate::diag::{self, Desc};
+use crate::sys;
+use crate::token::{Busy, Mode, Token, PROCESS_ID};
+
+/// Per-thread reference limit (SPEC S10: at least 64).
+pub const MAX_REFS: usize = 64;
+
+const R_EXCL: u32 = 1; // this reference asked for an exclusive hold
+const R_PRIMARY: u32 = 2; // this reference owns the word
+const R_WORD_EXCL: u32 = 4; // (primary only) the word is held exclusively
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct TokRef {
+    pub tok: *const Token,
+    flags: u32,
+    /// `t_seq` when the word was released on block (to detect a loss).
+    seq_at_release: u64,
+    /// The thread's loss counter when this token was last found taken by
+    /// another thread while released (SPEC S8).
+    lost_at: u64,
+}
+
+impl TokRef {
+    const EMPTY: TokRef = TokRef { tok: ptr::null(), flags: 0, seq_at_release: 0, lost_at: 0 };
+    fn is_excl(&self) -> bool {
+        self.flags & R_EXCL != 0
+    }
+    fn is_primary(&self) -> bool {
+        self.flags & R_PRIMARY != 0
+    }
+    fn word_mode(&self) -> Mode {
+        if self.flags & R_WORD_EXCL != 0 {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        }
+    }
+}
+
+pub struct ThreadState {
+    depth: u32,
+    released_below: u32,
+    /// Kernel thread id; 0 until the thread first takes a token.
+    tid: u32,
+    /// Counts tokens found taken by others while released (SPEC S8).
+    losses: u64,
+    refs: [TokRef; MAX_REFS],
+}
+
+thread_local! {
+    static STATE: UnsafeCell<ThreadState> = const {
+        UnsafeCell::new(ThreadState {
+            depth: 0,
+            released_below: 0,
+            tid: 0,
+            losses: 0,
+            refs: [TokRef::EMPTY; MAX_REFS],
+        })
+    };
+}
+
+/// The calling thread's state. Only this thread touches it (and signal
+/// handlers running on it, which keep to the stack discipline).
+#[inline(always)]
+pub fn state() -> &'static mut ThreadState {
+    // SAFETY: thread-local; never shared with another thread.
+    STATE.with(|s| unsafe { &mut *s.get() })
+}
+
+/// Does the calling thread hold at least one token right now? The only cost
+/// a hook adds for a thread without tokens.
+#[inline(always)]
+pub fn holds_tokens() -> bool {
+    let st = state();
+    st.depth > st.released_below
+}
+
+/// pthread key whose destructor releases a dead thread's tokens.
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+pub fn init_process() {
+    let mut key: libc::pthread_key_t = 0;
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+        EXIT_KEY.store(key as usize, Relaxed);
+    }
+    unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
+}
+
+impl ThreadState {
+    #[inline(always)]
+    fn me(&mut self) -> u32 {
+        if self.tid == 0 {
+            self.first_use();
+        }
+        self.tid
+    }
+
+    #[cold]
+    fn first_use(&mut self) {
+        self.tid = sys::gettid();
+        let key = EXIT_KEY.load(Relaxed);
+        if key != usize::MAX {
+            // Any non-null value makes the destructor run at thread exit.
+            unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void) };
+        }
+    }
+
+    fn live(&self) -> &[TokRef] {
+        &self.refs[self.released_below as usize..self.depth as usize]
+    }
+
+    /// Index of the live primary reference to `tok`, if the thread holds it.
+    fn find_live(&self, tok: *const Token) -> Option<usize> {
+        let lo = self.released_below as usize;
+        self.live().iter().position(|r| r.tok == tok && r.is_primary()).map(|i| i + lo)
+    }
+
+    #[inline(always)]
+    fn push(&mut self, call: &str, tok: *const Token, flags: u32) {
+        let d = self.depth as usize;
+        if d == MAX_REFS {
+            diag::misuse(call, tok, format_args!("more than {MAX_REFS} token references held by one thread"));
+        }
+        self.refs[d] = TokRef { tok, flags, seq_at_release: 0, lost_at: 0 };
+        // A signal handler that interrupts us must see a complete entry.
+        compiler_fence(SeqCst);
+        self.depth = d as u32 + 1;
+    }
+}
+
+/// `lwkt_gettoken` / `lwkt_gettoken_shared`.
+#[inline(always)]
+pub fn get(call: &str, tok: *const Token, mode: Mode) {
+    let st = state();
+    let me = st.me();
+    match unsafe { &*tok }.try_acquire(mode, me) {
+        Ok(()) => st.push(call, tok, primary_flags(mode)),
+        Err(busy) => {
+            if !take_recursive(st, call, tok, mode, busy) {
+                wait_for(st, call, tok, mode);
+            }
+        }
+    }
+}
+
+/// `lwkt_trytoken`: like `get`, but fails instead of waiting, and never
+/// releases the thread's other tokens.
+pub fn try_get(call: &str, tok: *const Token, mode: Mode) -> bool {
+    let st = state();
+    let me = st.me();
+    match unsafe { &*tok }.try_acquire(mode, me) {
+        Ok(()) => {
+            st.push(call, tok, primary_flags(mode));
+            true
+        }
+        Err(busy) => take_recursive(st, call, tok, mode, busy),
+    }
+}
+
+fn primary_flags(mode: Mode) -> u32 {
+    match mode {
+        Mode::Exclusive => R_PRIMARY | R_EXCL | R_WORD_EXCL,
+        Mode::Shared => R_PRIMARY,
+    }
+}
+
+/// The word was not free. If the thread itself holds the token, push a
+/// recursive reference (or report the misuse) and return true; false when
+/// another thread holds it.
+#[cold]
+fn take_recursive(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode, busy: Busy) -> bool {
+    let w = unsafe { &*tok }.word().load(Relaxed);
+    if crate::token::is_dead(w) {
+        diag::misuse(call, tok, format_args!("token used after lwkt_token_uninit"));
+    }
+    if !Token::word_is_sane(w) {
+        diag::misuse(call, tok, format_args!("not an initialised token (lock word {w:#x})"));
+    }
+    let excl = if mode == Mode::Exclusive { R_EXCL } else { 0 };
+    match busy {
+        Busy::SelfExclusive => {
+            st.push(call, tok, excl);
+            true
+        }
+        Busy::Shared if st.find_live(tok).is_some() => {
+            if mode == Mode::Exclusive {
+                diag::misuse(
+                    call,
+                    tok,
+                    format_args!("exclusive request on a token the thread holds shared can never succeed"),
+                );
+            }
+            st.push(call, tok, 0);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Contention (SPEC S4): release everything, wait, and retake all with the
+/// new reference on top.
+#[cold]
+fn wait_for(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode) {
+    let released = release_all();
+    st.push(call, tok, primary_flags(mode));
+    // The new reference is not held yet: it counts among the released.
+    st.released_below = st.depth;
+    retake(Released { below: released.below, upto: st.depth }, call);
+}
+
+/// `lwkt_reltoken`: release the most recent reference, which must be `tok`.
+#[inline(always)]
+pub fn rel(call: &str, tok: *const Token) {
+    let st = state();
+    let d = st.depth as usize;
+    if d == 0 {
+        diag::misuse(call, tok, format_args!("the thread holds no token"));
+    }
+    let top = st.refs[d - 1];
+    if top.tok != tok {
+        diag::misuse(call, tok, format_args!("not the thread's most recent reference (that is {})", Desc(top.tok)));
+    }
+    st.depth = d as u32 - 1;
+    if (d as u32) <= st.released_below {
+        // Released already (a cancellation cleanup handler unwinding out of
+        // a blocking call): nothing to give back.
+        st.released_below = st.depth;
+        return;
+    }
+    let t = unsafe { &*tok };
+    if top.is_primary() {
+        match top.word_mode() {
+            Mode::Exclusive => t.release_exclusive(),
+            Mode::Shared => t.release_shared(),
+        }
+    } else if top.is_excl() {
+        downgrade_if_last_exclusive(st, tok);
+    }
+}
+
+/// A recursive exclusive reference went away: if only shared references
+/// to the token remain (possible after `lwkt_token_swap`), the word becomes
+/// shared.
+#[cold]
+fn downgrade_if_last_exclusive(st: &mut ThreadState, tok: *const Token) {
+    let lo = st.released_below as usize;
+    let d = st.depth as usize;
+    if st.refs[lo..d].iter().any(|r| r.tok == tok && r.is_excl()) {
+        return;
+    }
+    if let Some(p) = st.find_live(tok) {
+        if st.refs[p].word_mode() == Mode::Exclusive {
+            st.refs[p].flags &= !R_WORD_EXCL;
+            unsafe { &*tok }.downgrade();
+        }
+    }
+}
+
+/// `lwkt_token_swap`: exchange the two most recent references.
+pub fn swap() {
+    let st = state();
+    let d = st.depth as usize;
+    if d < 2 || d - 2 < st.released_below as usize {
+        diag::misuse("lwkt_token_swap", ptr::null(), format_args!("needs two token references held"));
+    }
+    let (a, b) = (d - 2, d - 1);
+    if st.refs[a].tok == st.refs[b].tok {
+        // Same token: the lower reference stays the primary; only the
+        // requested modes trade places.
+        let ma = st.refs[a].flags & R_EXCL;
+        let mb = st.refs[b].flags & R_EXCL;
+        st.refs[a].flags = (st.refs[a].flags & !R_EXCL) | mb;
+        st.refs[b].flags = (st.refs[b].flags & !R_EXCL) | ma;
+    } else {
+        st.refs.swap(a, b);
+    }
+}
+
+/// References the calling thread holds to `tok` (`lwkt_cnttoken`).
+pub fn count(tok: *const Token) -> usize {
+    let st = state();
+    st.live().iter().filter(|r| r.tok == tok).count()
+}
+
+/// Does the calling thread hold `tok` exclusively?
+pub fn holds_exclusive(tok: *const Token) -> bool {
+    let st = state();
+    st.find_live(tok).is_some_and(|p| st.refs[p].word_mode() == Mode::Exclusive)
+}
+
+pub fn loss_mark() -> u64 {
+    state().losses
+}
+
+/// Was any token (or `tok`) of the thread taken by another thread since
+/// `mark`?
+pub fn lost_since(tok: Option<*const Token>, mark: u64) -> bool {
+    let st = state();
+    st.refs[..st.depth as usize].iter().any(|r| tok.is_none_or(|t| r.tok == t) && r.lost_at > mark)
+}
+
+/// The thread's live references were released; `retake` takes them back.
+#[must_use]
+pub struct Released {
+    below: u32,
+    upto: u32,
+}
+
+/// Release every live reference of the calling thread (it is about to
+/// block). Signal-safe: the boundary moves before any word is released.
+pub fn release_all() -> Released {
+    let st = state();
+    let below = st.released_below;
+    let upto = st.depth;
+    for i in below as usize..upto as usize {
+        let r = &mut st.refs[i];
+        if r.is_primary() {
+            let t = unsafe { &*r.tok };
+            r.seq_at_release = t.seq().load(Relaxed);
+        }
+    }
+    st.released_below = upto;
+    compiler_fence(SeqCst);
+    // Release in reverse order of acquisition, as a sequence of reltokens
+    // would.
+    for i in (below as usize..upto as usize).rev() {
+        if st.refs[i].is_primary() {
+            give_back_one(&st.refs[i]);
+        }
+    }
+    Released { below, upto }
+}
+
+/// Take back what `release_all` released (and any reference pushed as not
+/// yet held), all or nothing, in order; then the thread runs again.
+pub fn retake(r: Released, call: &str) {
+    let st = state();
+    // References popped meanwhile (cancellation cleanup) are gone.
+    let upto = r.upto.min(st.depth) as usize;
+    let below = r.below as usize;
+    let me = st.me();
+    // A word we waited for and hold while trying the others.
+    let mut waited: Option<usize> = None;
+    'again: loop {
+        for i in below..upto {
+            let rf = st.refs[i];
+            if !rf.is_primary() || waited == Some(i) {
+                continue;
+            }
+            let t = unsafe { &*rf.tok };
+            if t.try_acquire(rf.word_mode(), me).is_err() {
+                // Give back what we took, wait for this one (holding
+                // nothing), then try the rest again.
+                for j in (below..upto).rev() {
+                    let rj = &mut st.refs[j];
+                    if rj.is_primary() && (j < i || waited == Some(j)) {
+                        give_back_one(rj);
+                        // That acquisition was ours: not a loss.
+                        if rj.seq_at_release != 0 {
+                            rj.seq_at_release += 1;
+                        }
+                    }
+                }
+                if !t.acquire_slow(rf.word_mode(), me) {
+                    diag::misuse(call, rf.tok, format_args!("token used after lwkt_token_uninit"));
+                }
+                waited = Some(i);
+                continue 'again;
+            }
+        }
+        break;
+    }
+    for i in below..upto {
+        let rf = &mut st.refs[i];
+        if rf.is_primary() && rf.seq_at_release != 0 {
+            let t = unsafe { &*rf.tok };
+            // Our own retake added one acquisition; more means another
+            // thread held the token in between.
+            if t.seq().load(Relaxed) != rf.seq_at_release.wrapping_add(1) {
+                st.losses += 1;
+                rf.lost_at = st.losses;
+            }
+            rf.seq_at_release = 0;
+        }
+    }
+    compiler_fence(SeqCst);
+    st.released_below = r.below.min(st.depth);
+}
+
+fn give_back_one(rf: &TokRef) {
+    let t = unsafe { &*rf.tok };
+    match rf.word_mode() {
+        Mode::Exclusive => t.release_exclusive(),
+        Mode::Shared => t.release_shared(),
+    }
+}
+
+/// Append ", holding: T1 [excl], T2 [shared]" for misuse messages.
+pub fn write_held(out: &mut impl Write) -> fmt::Result {
+    let st = state();
+    if st.depth == 0 {
+        return out.write_str(", holding no token");
+    }
+    out.write_str(", holding:")?;
+    for (i, r) in st.refs[..st.depth as usize].iter().enumerate() {
+        let sep = if i == 0 { " " } else { ", " };
+        let mode = if r.is_excl() { "excl" } else { "shared" };
+        let released = if (i as u32) < st.released_below { ", released" } else { "" };
+        write!(out, "{sep}{} [{mode}{released}]", Desc(r.tok))?;
+    }
+    Ok(())
+}
+
+/// pthread key destructor: the thread is exiting. Release what it still
+/// holds and say so (SPEC S9).
+extern "C" fn thread_exit(_value: *mut libc::c_void) {
+    let st = state();
+    if st.depth == 0 {
+        return;
+    }
+    let mut line = diag::Line::new();
+    let _ = write!(line, "lwkt: warning: {} exited holding {} token reference(s)", diag::ThreadName, st.depth);
+    let _ = write_held(&mut line);
+    let _ = line.write_str("; released them");
+    line.emit();
+    let live = st.released_below as usize..st.depth as usize;
+    for i in live.rev() {
+        let r = st.refs[i];
+        if r.is_primary() {
+            give_back_one(&r);
+        }
+    }
+    st.depth = 0;
+    st.released_below = 0;
+}
+
+/// In a fork child, on the forking thread: it keeps its tokens under its new
+/// thread id; everybody else's holds belong to threads that do not exist
+/// here and are recovered by whoever needs them.
+extern "C" fn fork_child() {
+    let pid = sys::getpid();
+    PROCESS_ID.store(pid, Relaxed);
+    crate::token::FORKED.store(true, Relaxed);
+    let st = state();
+    if st.tid == 0 {
+        return;
+    }
+    st.tid = sys::gettid();
+    for i in st.released_below as usize..st.depth as usize {
+        let r = st.refs[i];
+        if r.is_primary() {
+            unsafe { &*r.tok }.restamp_after_fork(r.word_mode() == Mode::Exclusive, st.tid, pid);
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The token itself: one lock word and the waiting protocol.
+//!
+//! Invariants (compare DragonFly's `lwkt_token.c`):
+//!
+//! * `t_word` is the whole ownership state. 0 is free. An exclusive holder
+//!   stores its thread id (low 32 bits, high bits clear). Shared holders set
+//!   `SHARED`, count themselves in bits 32..56 and stamp the process id in the
+//!   low 32 bits, so that a fork child can tell its parent's holders from its
+//!   own. `EXCLREQ` is set by an exclusive waiter while the token is shared,
+//!   and stops new shared holders so that the waiter gets in (S7). `DEAD`
+//!   marks a token passed to `lwkt_token_uninit`. Any other bit pattern is
+//!   memory that was never a token.
+//! * The word counts threads, not references: a thread's recursive references
+//!   live only in its own reference stack (thread.rs); only the lowest
+//!   reference to a token (the "primary") owns the word.
+//! * An exclusive holder releases with a plain store. A waiter therefore
+//!   first counts itself in `t_waiters` and then runs
+//!   `membarrier(PRIVATE_EXPEDITED)`: after that, either the holder's store is
+//!   visible to the waiter, or the holder's later load of `t_waiters` sees the
+//!   waiter. Without membarrier the release pays a full fence instead.
+//! * Waiters sleep on `t_wake`, an event counter that releasers bump before
+//!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
+//!   release between the look and the sleep makes the sleep return at once.
+//! * A waiter that loses too many races registers in `t_handoff`; the next
+//!   exclusive release then hands the word straight to it, and new shared
+//!   requests stand back (S7: no waiter is bypassed without bound).
+//! * Nobody waits while holding a token: waiting is done by thread.rs with
+//!   every reference of the thread released.
+
+use core::ffi::c_char;
+use core::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+
+use crate::sys;
+
+/// `struct lwkt_token`, a serializing token. Zero-filled, it is a valid,
+/// unnamed, free token; `LWKT_TOKEN_INITIALIZER(name)` names it. Its fields
+/// belong to the library: use the functions below.
+#[repr(C)]
+pub struct Token {
+    /// Ownership state (see shim/token.rs). Zero when free.
+    pub t_word: u64,
+    /// Threads preparing to sleep or asleep on this token (exclusive waiters
+    /// in the low 16 bits, shared waiters in the high 16 bits).
+    pub t_waiters: u32,
+    /// Event counter that releasers bump to wake sleepers (futex word).
+    pub t_wake: u32,
+    /// A starving waiter that the next exclusive release hands the token to:
+    /// its thread id, with bit 31 set when it waits for a shared hold.
+    pub t_handoff: u32,
+    /// Reserved, zero.
+    pub t_reserved: u32,
+    /// Acquisitions of the word, by any thread (lets a thread know that its
+    /// token was taken while it was blocked, SPEC S8).
+    pub t_seq: u64,
+    /// Description used in messages and statistics, or NULL.
+    pub t_desc: *const c_char,
+}
+
+pub(crate) const SHARED: u64 = 1 << 63;
+pub(crate) const EXCLREQ: u64 = 1 << 62;
+pub(crate) const DEAD: u64 = 1 << 61;
+const RESERVED_BITS: u64 = 0x1f << 56;
+const COUNT_SHIFT: u32 = 32;
+pub(crate) const COUNT_ONE: u64 = 1 << COUNT_SHIFT;
+const COUNT_MASK: u64 = 0xff_ffff << COUNT_SHIFT;
+const ID_MASK: u64 = 0xffff_ffff;
+
+const EXCL_WAITER: u32 = 1;
+const SHARED_WAITER: u32 = 1 << 16;
+const HANDOFF_SHARED: u32 = 1 << 31;
+
+/// How many times a waiter may lose the race for a released token before
+/// it asks for a direct handoff.
+const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
+/// Spin this many rounds before sleeping in the kernel.
+const SPIN_ROUNDS: u32 = 200;
+/// A sleeping waiter re-checks that the holder still exists this often.
+const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
+
+/// The process id stamped in shared words and compared with exclusive
+/// holders' thread ids; reset in a fork child.
+pub static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+/// Set in a fork child: holders may be threads that do not exist here.
+pub static FORKED: AtomicBool = AtomicBool::new(false);
+/// membarrier(PRIVATE_EXPEDITED) is registered: releases need no fence.
+static MEMBARRIER: AtomicBool = AtomicBool::new(false);
+
+pub fn init_process() {
+    PROCESS_ID.store(sys::getpid(), Relaxed);
+    MEMBARRIER.store(sys::membarrier_register(), Relaxed);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Exclusive,
+    Shared,
+}
+
+/// What a failed attempt found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Busy {
+    /// Another thread holds it (or a waiter has priority).
+    Other,
+    /// The calling thread holds it exclusively (recursion).
+    SelfExclusive,
+    /// Shared, possibly by the caller (the caller must check its own stack).
+    Shared,
+}
+
+impl Token {
+    #[inline(always)]
+    pub fn word(&self) -> &AtomicU64 {
+        // SAFETY: same size and alignment; the C side never touches the
+        // fields except through this library.
+        unsafe { &*(&self.t_word as *const u64 as *const AtomicU64) }
+    }
+    #[inline(always)]
+    fn waiters(&self) -> &AtomicU32 {
+        unsafe { &*(&self.t_waiters as *const u32 as *const AtomicU32) }
+    }
+    #[inline(always)]
+    fn wake(&self) -> &AtomicU32 {
+        unsafe { &*(&self.t_wake as *const u32 as *const AtomicU32) }
+    }
+    #[inline(always)]
+    fn handoff(&self) -> &AtomicU32 {
+        unsafe { &*(&self.t_handoff as *const u32 as *const AtomicU32) }
+    }
+    #[inline(always)]
+    pub fn seq(&self) -> &AtomicU64 {
+        unsafe { &*(&self.t_seq as *const u64 as *const AtomicU64) }
+    }
+
+    /// Is this word something a token can hold? (Uninitialised memory that
+    /// is not zero-filled usually is not.)
+    pub fn word_is_sane(w: u64) -> bool {
+        if w & RESERVED_BITS != 0 {
+            return false;
+        }
+        if w & SHARED != 0 {
+            w & COUNT_MASK != 0
+        } else {
+            w & (COUNT_MASK | EXCLREQ) == 0
+        }
+    }
+
+    /// One attempt, never waiting. `me` is the caller's thread id.
+    #[inline(always)]
+    pub fn try_acquire(&self, mode: Mode, me: u32) -> Result<(), Busy> {
+        match mode {
+            Mode::Exclusive => {
+                match self.word().compare_exchange(0, me as u64, Acquire, Relaxed) {
+                    Ok(_) => {
+                        // Only the exclusive holder writes t_seq now.
+                        self.seq().store(self.seq().load(Relaxed).wrapping_add(1), Relaxed);
+                        Ok(())
+                    }
+                    Err(w) => Err(classify(w, me)),
+                }
+            }
+            Mode::Shared => self.try_acquire_shared(me),
+        }
+    }
+
+    fn try_acquire_shared(&self, me: u32) -> Result<(), Busy> {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        loop {
+            let new = if w == 0 {
+                // A starving waiter registered for a handoff goes first.
+                let h = self.handoff().load(Relaxed);
+                if h != 0 && h & !HANDOFF_SHARED != me {
+                    return Err(Busy::Other);
+                }
+                SHARED | COUNT_ONE | pid
+            } else if w & SHARED != 0 && w & (EXCLREQ | DEAD | RESERVED_BITS) == 0 && w & ID_MASK == pid {
+                w + COUNT_ONE
+            } else {
+                return Err(classify(w, me));
+            };
+            match self.word().compare_exchange_weak(w, new, Acquire, Relaxed) {
+                Ok(_) => {
+                    self.seq().fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+                Err(x) => w = x,
+            }
+        }
+    }
+
+    /// Release the word held exclusively by the caller.
+    #[inline(always)]
+    pub fn release_exclusive(&self) {
+        if self.waiters().load(Relaxed) == 0 {
+            self.word().store(0, Release);
+            store_load_barrier();
+            if self.waiters().load(Relaxed) == 0 {
+                return;
+            }
+            self.wake_waiters();
+        } else {
+            self.release_exclusive_contended();
+        }
+    }
+
+    #[cold]
+    fn release_exclusive_contended(&self) {
+        let h = self.handoff().load(Acquire);
+        if h != 0 && self.handoff().compare_exchange(h, 0, AcqRel, Relaxed).is_ok() {
+            // Hand the token over: the waiter finds itself the holder.
+            let w = if h & HANDOFF_SHARED != 0 {
+                SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64
+            } else {
+                h as u64
+            };
+            self.word().store(w, Release);
+        } else {
+            self.word().store(0, Release);
+        }
+        store_load_barrier();
+        self.wake_waiters();
+    }
+
+    /// Drop one shared hold of the caller.
+    pub fn release_shared(&self) {
+        let mut w = self.word().load(Relaxed);
+        loop {
+            let new = if w & COUNT_MASK == COUNT_ONE { 0 } else { w - COUNT_ONE };
+            match self.word().compare_exchange_weak(w, new, Release, Relaxed) {
+                Ok(_) => break,
+                Err(x) => w = x,
+            }
+        }
+        // The compare-exchange is a full barrier on x86: no membarrier needed.
+        if self.waiters().load(Relaxed) != 0 {
+            self.wake_waiters();
+        }
+    }
+
+    /// Turn the caller's exclusive hold into a shared one.
+    pub fn downgrade(&self) {
+        let w = SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64;
+        self.word().store(w, Release);
+        store_load_barrier();
+        if self.waiters().load(Relaxed) != 0 {
+            self.wake_waiters();
+        }
+    }
+
+    #[cold]
+    fn wake_waiters(&self) {
+        self.wake().fetch_add(1, Release);
+        let w = self.waiters().load(Relaxed);
+        // Shared waiters can all get in: wake everybody. Exclusive waiters
+        // only: one, and it wakes the next when it releases.
+        let n = if w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 { i32::MAX as u32 } else { 1 };
+        sys::futex_wake(self.wake(), n);
+    }
+
+    /// Wait until the caller holds the word in `mode`. The caller holds no
+    /// token (thread.rs released them all). Spins, then sleeps on the futex.
+    /// False when the token turned out to be uninitialised (`DEAD`).
+    #[cold]
+    pub fn acquire_slow(&self, mode: Mode, me: u32) -> bool {
+        for _ in 0..SPIN_ROUNDS {
+            core::hint::spin_loop();
+            if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
+                return true;
+            }
+        }
+        let unit = if mode == Mode::Exclusive { EXCL_WAITER } else { SHARED_WAITER };
+        let my_handoff = if mode == Mode::Exclusive { me } else { me | HANDOFF_SHARED };
+        self.waiters().fetch_add(unit, SeqCst);
+        publish_to_releasers();
+        let mut lost = 0;
+        let mut registered = false;
+        let mut slept_ns = 0u64;
+        let mut acquired = true;
+        loop {
+            let seen = self.wake().load(Acquire);
+            if registered && self.handoff().load(Acquire) != my_handoff {
+                // A releaser cleared our registration: it handed us the word.
+                self.seq().fetch_add(1, Relaxed);
+                break;
+            }
+            if self.try_acquire(mode, me).is_ok() {
+                if registered && self.handoff().compare_exchange(my_handoff, 0, AcqRel, Relaxed).is_err() {
+                    // Handed over as well as taken: keep one shared hold.
+                    // (An exclusive handoff cannot race with our own take.)
+                    self.release_shared();
+                }
+                break;
+            }
+            let w = self.word().load(Relaxed);
+            if w & DEAD != 0 {
+                acquired = false; // the caller reports the misuse
+                break;
+            }
+            if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
+                let _ = self.word().compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
+            }
+            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS) && self.recover_dead_holder(w) {
+                continue;
+            }
+            let before = sys::now_ns();
+            sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+            slept_ns += sys::now_ns().saturating_sub(before);
+            lost += 1;
+            if lost >= LOST_RACES_BEFORE_HANDOFF
+                && !registered
+                && self.handoff().compare_exchange(0, my_handoff, AcqRel, Relaxed).is_ok()
+            {
+                registered = true;
+                publish_to_releasers();
+            }
+        }
+        self.waiters().fetch_sub(unit, Relaxed);
+        acquired
+    }
+
+    /// The word is held by a thread that no longer exists (a fork child
+    /// sees its parent's holders; a thread vanished without exiting
+    /// normally): free it. True when something was freed.
+    #[cold]
+    fn recover_dead_holder(&self, w: u64) -> bool {
+        let pid = PROCESS_ID.load(Relaxed);
+        let stale = if w & SHARED != 0 {
+            (w & ID_MASK) as u32 != pid
+        } else {
+            let holder = (w & ID_MASK) as u32;
+            holder != 0 && !sys::thread_alive(pid, holder)
+        };
+        if stale && self.word().compare_exchange(w, 0, AcqRel, Relaxed).is_ok() {
+            let h = self.handoff().load(Relaxed);
+            if h != 0 && !sys::thread_alive(pid, h & !HANDOFF_SHARED) {
+                let _ = self.handoff().compare_exchange(h, 0, Relaxed, Relaxed);
+            }
+            crate::diag::warn(format_args!(
+                "{}: its holder no longer exists; recovered by {}",
+                crate::diag::Desc(self),
+                crate::diag::ThreadName
+            ));
+            self.wake_waiters();
+            return true;
+        }
+        false
+    }
+
+    /// Holder's thread id if held exclusively, else 0.
+    pub fn exclusive_holder(&self) -> u32 {
+        let w = self.word().load(Relaxed);
+        if w & (SHARED | DEAD) == 0 {
+            (w & ID_MASK) as u32
+        } else {
+            0
+        }
+    }
+
+    /// After fork, in the child: the forking thread keeps its holds under
+    /// its new thread id and the child's process id.
+    pub fn restamp_after_fork(&self, exclusive: bool, new_tid: u32, new_pid: u32) {
+        let w = if exclusive {
+            new_tid as u64
+        } else {
+            SHARED | COUNT_ONE | new_pid as u64
+        };
+        self.word().store(w, Relaxed);
+    }
+}
+
+#[inline(always)]
+fn classify(w: u64, me: u32) -> Busy {
+    if w & SHARED != 0 {
+        Busy::Shared
+    } else if w == me as u64 {
+        Busy::SelfExclusive
+    } else {
+        Busy::Other
+    }
+}
+
+/// Between the releasing store and the load of `t_waiters`.
+#[inline(always)]
+fn store_load_barrier() {
+    if MEMBARRIER.load(Relaxed) {
+        compiler_fence(SeqCst);
+    } else {
+        fence(SeqCst);
+    }
+}
+
+/// After a waiter publishes itself: make every running holder's release
+/// store visible, or make the waiter visible to its next load.
+fn publish_to_releasers() {
+    if MEMBARRIER.load(Relaxed) {
+        sys::membarrier();
+    } else {
+        fence(SeqCst);
+    }
+}
+
+/// How the word looks, for messages: is it something a token could hold?
+pub fn is_dead(w: u64) -> bool {
+    w & DEAD != 0
+}
