@@ -1,0 +1,74 @@
+/*
+ * check.h: shared helpers for the C tests in c-tests/.
+ *
+ * Each test file defines `int lwkt_test_main(int argc, char **argv)` and
+ * returns 0 when every check passed. The runner (c-tests/run.rs) links it
+ * two ways: into a program with -llwkt, and into a plugin that a program
+ * which does not link lwkt dlopen()s while liblwkt.so is preloaded.
+ *
+ * Concurrency rules for tests that never flake: wait with deadlines of
+ * seconds (never sleeps of milliseconds), and a thread that must keep a
+ * token spins (sleeping would release it).
+ */
+#ifndef LWKT_CHECK_H
+#define LWKT_CHECK_H
+
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lwkt.h>
+
+/* Fail the test with a one-line reason naming file and line. */
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);      \
+            fflush(stderr);                                                      \
+            _exit(1);                                                            \
+        }                                                                        \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                           \
+    do {                                                                         \
+        long long _a = (long long)(a), _b = (long long)(b);                      \
+        if (_a != _b) {                                                          \
+            fprintf(stderr, "FAIL %s:%d: %s == %s (%lld != %lld)\n", __FILE__,   \
+                    __LINE__, #a, #b, _a, _b);                                   \
+            fflush(stderr);                                                      \
+            _exit(1);                                                            \
+        }                                                                        \
+    } while (0)
+
+/* Generous deadline for anything a test waits for. */
+#define TEST_DEADLINE_S 20
+
+static inline double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Spin (never sleep: that would release tokens) until *flag becomes
+ * non-zero; fail the test after TEST_DEADLINE_S seconds. */
+#define SPIN_UNTIL(flag)                                                         \
+    do {                                                                         \
+        double _end = now_s() + TEST_DEADLINE_S;                                 \
+        while (!atomic_load(&(flag))) {                                          \
+            if (now_s() > _end) {                                                \
+                fprintf(stderr, "FAIL %s:%d: timed out waiting for %s\n",        \
+                        __FILE__, __LINE__, #flag);                              \
+                fflush(stderr);                                                  \
+                _exit(1);                                                        \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+
+int lwkt_test_main(int argc, char **argv);
+
+#endif
