@@ -47,12 +47,23 @@ pub unsafe extern "C" fn lwkt_token_init(tok: lwkt_token_t, desc: *const c_char)
 pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     let tok = checked("lwkt_token_uninit", tok);
     let t = &*tok;
-    if t.word().compare_exchange(0, DEAD, Relaxed, Relaxed).is_err() {
+    if t.word()
+        .compare_exchange(0, DEAD, Relaxed, Relaxed)
+        .is_err()
+    {
         let w = t.word().load(Relaxed);
         if w & DEAD != 0 {
-            diag::misuse("lwkt_token_uninit", tok, format_args!("token already uninitialised"));
+            diag::misuse(
+                "lwkt_token_uninit",
+                tok,
+                format_args!("token already uninitialised"),
+            );
         }
-        diag::misuse("lwkt_token_uninit", tok, format_args!("token is still held (lock word {w:#x})"));
+        diag::misuse(
+            "lwkt_token_uninit",
+            tok,
+            format_args!("token is still held (lock word {w:#x})"),
+        );
     }
 }
 
@@ -61,27 +72,43 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
 /// return. Recursion on the caller's own exclusive hold is allowed.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
-    thread::get("lwkt_gettoken", checked("lwkt_gettoken", tok), Mode::Exclusive);
+    thread::get(
+        "lwkt_gettoken",
+        checked("lwkt_gettoken", tok),
+        Mode::Exclusive,
+    );
 }
 
 /// Take `tok` shared: shared holders coexist, an exclusive holder excludes
 /// them. Allowed recursively, and on the caller's own exclusive hold.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
-    thread::get("lwkt_gettoken_shared", checked("lwkt_gettoken_shared", tok), Mode::Shared);
+    thread::get(
+        "lwkt_gettoken_shared",
+        checked("lwkt_gettoken_shared", tok),
+        Mode::Shared,
+    );
 }
 
 /// Try to take `tok` exclusively: non-zero on success. Never blocks, never
 /// releases the caller's other tokens.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken(tok: lwkt_token_t) -> c_int {
-    thread::try_get("lwkt_trytoken", checked("lwkt_trytoken", tok), Mode::Exclusive) as c_int
+    thread::try_get(
+        "lwkt_trytoken",
+        checked("lwkt_trytoken", tok),
+        Mode::Exclusive,
+    ) as c_int
 }
 
 /// Extension: try to take `tok` shared; non-zero on success.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
-    thread::try_get("lwkt_trytoken_shared", checked("lwkt_trytoken_shared", tok), Mode::Shared) as c_int
+    thread::try_get(
+        "lwkt_trytoken_shared",
+        checked("lwkt_trytoken_shared", tok),
+        Mode::Shared,
+    ) as c_int
 }
 
 /// Release the caller's most recent token reference, which must be `tok`.
@@ -121,14 +148,30 @@ pub unsafe extern "C" fn lwkt_assert_held(
     file: *const c_char,
     line: c_int,
 ) {
-    let ok = if exclusive != 0 { thread::holds_exclusive(tok) } else { thread::count(tok) > 0 };
+    let ok = if exclusive != 0 {
+        thread::holds_exclusive(tok)
+    } else {
+        thread::count(tok) > 0
+    };
     if !ok {
-        let what = if exclusive != 0 { "held exclusively" } else { "held" };
-        let call = if exclusive != 0 { "ASSERT_LWKT_TOKEN_HELD_EXCL" } else { "ASSERT_LWKT_TOKEN_HELD" };
+        let what = if exclusive != 0 {
+            "held exclusively"
+        } else {
+            "held"
+        };
+        let call = if exclusive != 0 {
+            "ASSERT_LWKT_TOKEN_HELD_EXCL"
+        } else {
+            "ASSERT_LWKT_TOKEN_HELD"
+        };
         diag::misuse(
             call,
             tok,
-            format_args!("assertion failed at {}:{line}: {} is not {what}", CStrArg(file), CStrArg(expr)),
+            format_args!(
+                "assertion failed at {}:{line}: {} is not {what}",
+                CStrArg(file),
+                CStrArg(expr)
+            ),
         );
     }
 }
@@ -141,7 +184,10 @@ pub unsafe extern "C" fn lwkt_assert_none_held(file: *const c_char, line: c_int)
         diag::misuse(
             "ASSERT_NO_TOKENS_HELD",
             core::ptr::null(),
-            format_args!("assertion failed at {}:{line}: the thread holds tokens", CStrArg(file)),
+            format_args!(
+                "assertion failed at {}:{line}: the thread holds tokens",
+                CStrArg(file)
+            ),
         );
     }
 }

@@ -17,7 +17,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line { buf: [0; 1024], len: 0 }
+        Line {
+            buf: [0; 1024],
+            len: 0,
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -79,7 +82,15 @@ impl fmt::Display for ThreadName {
         let mut name = [0u8; 17];
         // PR_GET_NAME through the raw stub: async-signal-safe, no errno.
         unsafe {
-            sys::syscall6(libc::SYS_prctl, libc::PR_GET_NAME as usize, name.as_mut_ptr() as usize, 0, 0, 0, 0);
+            sys::syscall6(
+                libc::SYS_prctl,
+                libc::PR_GET_NAME as usize,
+                name.as_mut_ptr() as usize,
+                0,
+                0,
+                0,
+                0,
+            );
         }
         let n = name.iter().position(|&b| b == 0).unwrap_or(16);
         let name = core::str::from_utf8(&name[..n]).unwrap_or("?");

@@ -13,7 +13,15 @@ use core::sync::atomic::AtomicU32;
 /// A raw system call with up to six arguments. Returns the kernel's value:
 /// negative errno on failure.
 #[inline(always)]
-pub unsafe fn syscall6(nr: i64, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> isize {
+pub unsafe fn syscall6(
+    nr: i64,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+    a5: usize,
+    a6: usize,
+) -> isize {
     let ret: isize;
     asm!(
         "syscall",
@@ -59,7 +67,11 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
         tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
     };
-    let tsp = if timeout_ns == 0 { 0 } else { &ts as *const _ as usize };
+    let tsp = if timeout_ns == 0 {
+        0
+    } else {
+        &ts as *const _ as usize
+    };
     unsafe {
         syscall6(
             libc::SYS_futex,
@@ -93,7 +105,14 @@ const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: usize = 1 << 4;
 /// Register the process for `membarrier(PRIVATE_EXPEDITED)`. False when the
 /// kernel lacks it; the token release then uses a fence instead.
 pub fn membarrier_register() -> bool {
-    unsafe { syscall3(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 }
+    unsafe {
+        syscall3(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0,
+            0,
+        ) == 0
+    }
 }
 
 /// Make every running thread of this process execute a full memory barrier.
@@ -128,7 +147,10 @@ pub fn set_errno(e: i32) {
 
 /// Monotonic clock in nanoseconds (vDSO, no syscall, async-signal-safe).
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

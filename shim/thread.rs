@@ -46,7 +46,12 @@ pub struct TokRef {
 }
 
 impl TokRef {
-    const EMPTY: TokRef = TokRef { tok: ptr::null(), flags: 0, seq_at_release: 0, lost_at: 0 };
+    const EMPTY: TokRef = TokRef {
+        tok: ptr::null(),
+        flags: 0,
+        seq_at_release: 0,
+        lost_at: 0,
+    };
     fn is_excl(&self) -> bool {
         self.flags & R_EXCL != 0
     }
@@ -126,7 +131,9 @@ impl ThreadState {
         let key = EXIT_KEY.load(Relaxed);
         if key != usize::MAX {
             // Any non-null value makes the destructor run at thread exit.
-            unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void) };
+            unsafe {
+                libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void)
+            };
         }
     }
 
@@ -137,16 +144,28 @@ impl ThreadState {
     /// Index of the live primary reference to `tok`, if the thread holds it.
     fn find_live(&self, tok: *const Token) -> Option<usize> {
         let lo = self.released_below as usize;
-        self.live().iter().position(|r| r.tok == tok && r.is_primary()).map(|i| i + lo)
+        self.live()
+            .iter()
+            .position(|r| r.tok == tok && r.is_primary())
+            .map(|i| i + lo)
     }
 
     #[inline(always)]
     fn push(&mut self, call: &str, tok: *const Token, flags: u32) {
         let d = self.depth as usize;
         if d == MAX_REFS {
-            diag::misuse(call, tok, format_args!("more than {MAX_REFS} token references held by one thread"));
+            diag::misuse(
+                call,
+                tok,
+                format_args!("more than {MAX_REFS} token references held by one thread"),
+            );
         }
-        self.refs[d] = TokRef { tok, flags, seq_at_release: 0, lost_at: 0 };
+        self.refs[d] = TokRef {
+            tok,
+            flags,
+            seq_at_release: 0,
+            lost_at: 0,
+        };
         // A signal handler that interrupts us must see a complete entry.
         compiler_fence(SeqCst);
         self.depth = d as u32 + 1;
@@ -193,13 +212,27 @@ fn primary_flags(mode: Mode) -> u32 {
 /// recursive reference (or report the misuse) and return true; false when
 /// another thread holds it.
 #[cold]
-fn take_recursive(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode, busy: Busy) -> bool {
+fn take_recursive(
+    st: &mut ThreadState,
+    call: &str,
+    tok: *const Token,
+    mode: Mode,
+    busy: Busy,
+) -> bool {
     let w = unsafe { &*tok }.word().load(Relaxed);
     if crate::token::is_dead(w) {
-        diag::misuse(call, tok, format_args!("token used after lwkt_token_uninit"));
+        diag::misuse(
+            call,
+            tok,
+            format_args!("token used after lwkt_token_uninit"),
+        );
     }
     if !Token::word_is_sane(w) {
-        diag::misuse(call, tok, format_args!("not an initialised token (lock word {w:#x})"));
+        diag::misuse(
+            call,
+            tok,
+            format_args!("not an initialised token (lock word {w:#x})"),
+        );
     }
     let excl = if mode == Mode::Exclusive { R_EXCL } else { 0 };
     match busy {
@@ -212,7 +245,9 @@ fn take_recursive(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mod
                 diag::misuse(
                     call,
                     tok,
-                    format_args!("exclusive request on a token the thread holds shared can never succeed"),
+                    format_args!(
+                        "exclusive request on a token the thread holds shared can never succeed"
+                    ),
                 );
             }
             st.push(call, tok, 0);
@@ -230,7 +265,13 @@ fn wait_for(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode) {
     st.push(call, tok, primary_flags(mode));
     // The new reference is not held yet: it counts among the released.
     st.released_below = st.depth;
-    retake(Released { below: released.below, upto: st.depth }, call);
+    retake(
+        Released {
+            below: released.below,
+            upto: st.depth,
+        },
+        call,
+    );
 }
 
 /// `lwkt_reltoken`: release the most recent reference, which must be `tok`.
@@ -243,7 +284,14 @@ pub fn rel(call: &str, tok: *const Token) {
     }
     let top = st.refs[d - 1];
     if top.tok != tok {
-        diag::misuse(call, tok, format_args!("not the thread's most recent reference (that is {})", Desc(top.tok)));
+        diag::misuse(
+            call,
+            tok,
+            format_args!(
+                "not the thread's most recent reference (that is {})",
+                Desc(top.tok)
+            ),
+        );
     }
     st.depth = d as u32 - 1;
     if (d as u32) <= st.released_below {
@@ -286,7 +334,11 @@ pub fn swap() {
     let st = state();
     let d = st.depth as usize;
     if d < 2 || d - 2 < st.released_below as usize {
-        diag::misuse("lwkt_token_swap", ptr::null(), format_args!("needs two token references held"));
+        diag::misuse(
+            "lwkt_token_swap",
+            ptr::null(),
+            format_args!("needs two token references held"),
+        );
     }
     let (a, b) = (d - 2, d - 1);
     if st.refs[a].tok == st.refs[b].tok {
@@ -310,7 +362,8 @@ pub fn count(tok: *const Token) -> usize {
 /// Does the calling thread hold `tok` exclusively?
 pub fn holds_exclusive(tok: *const Token) -> bool {
     let st = state();
-    st.find_live(tok).is_some_and(|p| st.refs[p].word_mode() == Mode::Exclusive)
+    st.find_live(tok)
+        .is_some_and(|p| st.refs[p].word_mode() == Mode::Exclusive)
 }
 
 pub fn loss_mark() -> u64 {
@@ -321,7 +374,9 @@ pub fn loss_mark() -> u64 {
 /// `mark`?
 pub fn lost_since(tok: Option<*const Token>, mark: u64) -> bool {
     let st = state();
-    st.refs[..st.depth as usize].iter().any(|r| tok.is_none_or(|t| r.tok == t) && r.lost_at > mark)
+    st.refs[..st.depth as usize]
+        .iter()
+        .any(|r| tok.is_none_or(|t| r.tok == t) && r.lost_at > mark)
 }
 
 /// The thread's live references were released; `retake` takes them back.
@@ -387,7 +442,11 @@ pub fn retake(r: Released, call: &str) {
                     }
                 }
                 if !t.acquire_slow(rf.word_mode(), me) {
-                    diag::misuse(call, rf.tok, format_args!("token used after lwkt_token_uninit"));
+                    diag::misuse(
+                        call,
+                        rf.tok,
+                        format_args!("token used after lwkt_token_uninit"),
+                    );
                 }
                 waited = Some(i);
                 continue 'again;
@@ -430,7 +489,11 @@ pub fn write_held(out: &mut impl Write) -> fmt::Result {
     for (i, r) in st.refs[..st.depth as usize].iter().enumerate() {
         let sep = if i == 0 { " " } else { ", " };
         let mode = if r.is_excl() { "excl" } else { "shared" };
-        let released = if (i as u32) < st.released_below { ", released" } else { "" };
+        let released = if (i as u32) < st.released_below {
+            ", released"
+        } else {
+            ""
+        };
         write!(out, "{sep}{} [{mode}{released}]", Desc(r.tok))?;
     }
     Ok(())
@@ -444,7 +507,12 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         return;
     }
     let mut line = diag::Line::new();
-    let _ = write!(line, "lwkt: warning: {} exited holding {} token reference(s)", diag::ThreadName, st.depth);
+    let _ = write!(
+        line,
+        "lwkt: warning: {} exited holding {} token reference(s)",
+        diag::ThreadName,
+        st.depth
+    );
     let _ = write_held(&mut line);
     let _ = line.write_str("; released them");
     line.emit();

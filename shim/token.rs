@@ -152,7 +152,8 @@ impl Token {
                 match self.word().compare_exchange(0, me as u64, Acquire, Relaxed) {
                     Ok(_) => {
                         // Only the exclusive holder writes t_seq now.
-                        self.seq().store(self.seq().load(Relaxed).wrapping_add(1), Relaxed);
+                        self.seq()
+                            .store(self.seq().load(Relaxed).wrapping_add(1), Relaxed);
                         Ok(())
                     }
                     Err(w) => Err(classify(w, me)),
@@ -173,7 +174,10 @@ impl Token {
                     return Err(Busy::Other);
                 }
                 SHARED | COUNT_ONE | pid
-            } else if w & SHARED != 0 && w & (EXCLREQ | DEAD | RESERVED_BITS) == 0 && w & ID_MASK == pid {
+            } else if w & SHARED != 0
+                && w & (EXCLREQ | DEAD | RESERVED_BITS) == 0
+                && w & ID_MASK == pid
+            {
                 w + COUNT_ONE
             } else {
                 return Err(classify(w, me));
@@ -206,7 +210,12 @@ impl Token {
     #[cold]
     fn release_exclusive_contended(&self) {
         let h = self.handoff().load(Acquire);
-        if h != 0 && self.handoff().compare_exchange(h, 0, AcqRel, Relaxed).is_ok() {
+        if h != 0
+            && self
+                .handoff()
+                .compare_exchange(h, 0, AcqRel, Relaxed)
+                .is_ok()
+        {
             // Hand the token over: the waiter finds itself the holder.
             let w = if h & HANDOFF_SHARED != 0 {
                 SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64
@@ -225,7 +234,11 @@ impl Token {
     pub fn release_shared(&self) {
         let mut w = self.word().load(Relaxed);
         loop {
-            let new = if w & COUNT_MASK == COUNT_ONE { 0 } else { w - COUNT_ONE };
+            let new = if w & COUNT_MASK == COUNT_ONE {
+                0
+            } else {
+                w - COUNT_ONE
+            };
             match self.word().compare_exchange_weak(w, new, Release, Relaxed) {
                 Ok(_) => break,
                 Err(x) => w = x,
@@ -253,7 +266,11 @@ impl Token {
         let w = self.waiters().load(Relaxed);
         // Shared waiters can all get in: wake everybody. Exclusive waiters
         // only: one, and it wakes the next when it releases.
-        let n = if w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 { i32::MAX as u32 } else { 1 };
+        let n = if w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 {
+            i32::MAX as u32
+        } else {
+            1
+        };
         sys::futex_wake(self.wake(), n);
     }
 
@@ -268,8 +285,16 @@ impl Token {
                 return true;
             }
         }
-        let unit = if mode == Mode::Exclusive { EXCL_WAITER } else { SHARED_WAITER };
-        let my_handoff = if mode == Mode::Exclusive { me } else { me | HANDOFF_SHARED };
+        let unit = if mode == Mode::Exclusive {
+            EXCL_WAITER
+        } else {
+            SHARED_WAITER
+        };
+        let my_handoff = if mode == Mode::Exclusive {
+            me
+        } else {
+            me | HANDOFF_SHARED
+        };
         self.waiters().fetch_add(unit, SeqCst);
         publish_to_releasers();
         let mut lost = 0;
@@ -284,7 +309,12 @@ impl Token {
                 break;
             }
             if self.try_acquire(mode, me).is_ok() {
-                if registered && self.handoff().compare_exchange(my_handoff, 0, AcqRel, Relaxed).is_err() {
+                if registered
+                    && self
+                        .handoff()
+                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
+                        .is_err()
+                {
                     // Handed over as well as taken: keep one shared hold.
                     // (An exclusive handoff cannot race with our own take.)
                     self.release_shared();
@@ -297,9 +327,13 @@ impl Token {
                 break;
             }
             if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
-                let _ = self.word().compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
+                let _ = self
+                    .word()
+                    .compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
             }
-            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS) && self.recover_dead_holder(w) {
+            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
+                && self.recover_dead_holder(w)
+            {
                 continue;
             }
             let before = sys::now_ns();
@@ -308,7 +342,10 @@ impl Token {
             lost += 1;
             if lost >= LOST_RACES_BEFORE_HANDOFF
                 && !registered
-                && self.handoff().compare_exchange(0, my_handoff, AcqRel, Relaxed).is_ok()
+                && self
+                    .handoff()
+                    .compare_exchange(0, my_handoff, AcqRel, Relaxed)
+                    .is_ok()
             {
                 registered = true;
                 publish_to_releasers();

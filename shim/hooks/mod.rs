@@ -1,1 +1,145 @@
+//! The interposed blocking calls of libc (SPEC section 4).
+//!
+//! Every hook has the same shape:
+//!
+//! 1. A thread that holds no token goes straight to libc: one thread-local
+//!    check (SPEC S11).
+//! 2. Otherwise the kernel's non-blocking form of the call is tried first
+//!    (a trylock, `RWF_NOWAIT`, `MSG_DONTWAIT`, `WNOHANG`, a zero timeout).
+//!    If it completes, the thread keeps its tokens (SPEC S3).
+//! 3. Otherwise the thread's tokens are released, libc's call runs, and the
+//!    tokens are taken back before returning libc's result and `errno`
+//!    (SPEC S2).
+//!
+//! Hooks never allocate, take no lock of ours, and call libc's real function
+//! through a pointer resolved with `dlsym(RTLD_NEXT)` when the library loads.
+//! They are exported unversioned (a versioned hook would not interpose).
+//! Variadic C functions (`fcntl`, `open`, `syscall`) are defined with their
+//! largest argument list: on x86-64 the extra registers are simply unused.
+
+use crate::sys;
+use crate::thread;
+
+#[macro_use]
+mod real;
+mod fdio;
+mod net;
+mod process;
+mod sync;
+mod waiters;
+
 pub fn init_process() {}
+
+/// Run `call` with the calling thread's tokens released; take them all back
+/// before returning its result, with the `errno` the call left.
+#[inline(never)]
+pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
+    let saved = sys::errno();
+    let tokens = thread::release_all();
+    sys::set_errno(saved);
+    let out = call();
+    let e = sys::errno();
+    thread::retake(tokens, hook);
+    sys::set_errno(e);
+    out
+}
+
+/// Does the calling thread hold tokens? The hooks' only cost otherwise.
+#[inline(always)]
+pub fn holding() -> bool {
+    thread::holds_tokens()
+}
+
+/// What the non-blocking attempt of a call found.
+pub enum Probe {
+    /// It completed; this is the raw kernel result (negative errno on
+    /// failure) to return as the call's own.
+    Done(isize),
+    /// The call cannot block (a non-blocking descriptor): run it as is.
+    Direct,
+    /// It would block, or cannot be known: release the tokens and run it.
+    Block,
+}
+
+/// Turn a raw kernel result into the C convention: -1 and `errno`.
+pub fn c_result(r: isize) -> isize {
+    if r < 0 {
+        sys::set_errno(-r as i32);
+        -1
+    } else {
+        r
+    }
+}
+
+/// Is `fd` in non-blocking mode? (`F_GETFL` through the raw stub.)
+pub fn nonblocking(fd: i32) -> bool {
+    let fl = unsafe { sys::syscall3(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0) };
+    fl >= 0 && fl as i32 & libc::O_NONBLOCK != 0
+}
+
+/// Is `fd` a regular file or a block device (where a short read or write
+/// means "not all of it was cached", not "that is all there is")?
+pub fn is_disk_file(fd: i32) -> bool {
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let r = unsafe { sys::syscall3(libc::SYS_fstat, fd as usize, &mut st as *mut _ as usize, 0) };
+    let fmt = st.st_mode & libc::S_IFMT;
+    r == 0 && (fmt == libc::S_IFREG || fmt == libc::S_IFBLK)
+}
+
+/// An `iovec` array with its first `skip` bytes dropped, in a fixed stack
+/// buffer (hooks do not allocate). None when the array is too long.
+pub struct IovTail {
+    buf: [libc::iovec; IovTail::MAX],
+    pub len: usize,
+}
+
+impl IovTail {
+    pub const MAX: usize = 64;
+
+    pub unsafe fn new(iov: *const libc::iovec, cnt: usize, mut skip: usize) -> Option<IovTail> {
+        if cnt > Self::MAX {
+            return None;
+        }
+        let mut t = IovTail {
+            buf: [libc::iovec {
+                iov_base: core::ptr::null_mut(),
+                iov_len: 0,
+            }; Self::MAX],
+            len: 0,
+        };
+        for i in 0..cnt {
+            let v = *iov.add(i);
+            if skip >= v.iov_len {
+                skip -= v.iov_len;
+                continue;
+            }
+            t.buf[t.len] = libc::iovec {
+                iov_base: (v.iov_base as *mut u8).add(skip) as *mut _,
+                iov_len: v.iov_len - skip,
+            };
+            skip = 0;
+            t.len += 1;
+        }
+        Some(t)
+    }
+
+    pub fn as_ptr(&self) -> *const libc::iovec {
+        self.buf.as_ptr()
+    }
+}
+
+/// Total length of an iovec array.
+pub unsafe fn iov_total(iov: *const libc::iovec, cnt: usize) -> usize {
+    (0..cnt).map(|i| (*iov.add(i)).iov_len).sum()
+}
+
+/// A timespec of zero (the "do not wait" timeout of the probes).
+pub const ZERO_TS: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
+
+/// Is the timespec at `ts` zero (a call that will not wait)?
+pub unsafe fn is_zero_ts(ts: *const libc::timespec) -> bool {
+    !ts.is_null() && (*ts).tv_sec == 0 && (*ts).tv_nsec == 0
+}

@@ -1,0 +1,422 @@
+//! File-descriptor I/O: the read and write families, `open` of a FIFO,
+//! `fsync`, `flock` and `fcntl` record locks.
+//!
+//! Reads and writes are first tried with `preadv2`/`pwritev2` and
+//! `RWF_NOWAIT`: data ready (or room to write) keeps the tokens. A short
+//! result where the blocking call would have gone on (a disk file partly
+//! cached, a pipe with room for part of a write) is completed the blocking
+//! way, so the caller sees what libc alone would have given.
+
+use core::ffi::{c_char, c_int, c_void};
+use libc::{iovec, mode_t, off_t, size_t, ssize_t};
+
+use super::{c_result, holding, iov_total, is_disk_file, nonblocking, released, IovTail, Probe};
+use crate::sys;
+
+mod real {
+    use core::ffi::{c_char, c_int, c_void};
+    use libc::{iovec, mode_t, off_t, size_t, ssize_t};
+    real_fn!(read: fn(c_int, *mut c_void, size_t) -> ssize_t);
+    real_fn!(readv: fn(c_int, *const iovec, c_int) -> ssize_t);
+    real_fn!(pread: fn(c_int, *mut c_void, size_t, off_t) -> ssize_t);
+    real_fn!(pread64: fn(c_int, *mut c_void, size_t, off_t) -> ssize_t);
+    real_fn!(preadv: fn(c_int, *const iovec, c_int, off_t) -> ssize_t);
+    real_fn!(preadv64: fn(c_int, *const iovec, c_int, off_t) -> ssize_t);
+    real_fn!(write: fn(c_int, *const c_void, size_t) -> ssize_t);
+    real_fn!(writev: fn(c_int, *const iovec, c_int) -> ssize_t);
+    real_fn!(pwrite: fn(c_int, *const c_void, size_t, off_t) -> ssize_t);
+    real_fn!(pwrite64: fn(c_int, *const c_void, size_t, off_t) -> ssize_t);
+    real_fn!(pwritev: fn(c_int, *const iovec, c_int, off_t) -> ssize_t);
+    real_fn!(pwritev64: fn(c_int, *const iovec, c_int, off_t) -> ssize_t);
+    real_fn!(open: fn(*const c_char, c_int, mode_t) -> c_int);
+    real_fn!(open64: fn(*const c_char, c_int, mode_t) -> c_int);
+    real_fn!(openat: fn(c_int, *const c_char, c_int, mode_t) -> c_int);
+    real_fn!(openat64: fn(c_int, *const c_char, c_int, mode_t) -> c_int);
+    real_fn!(fsync: fn(c_int) -> c_int);
+    real_fn!(fdatasync: fn(c_int) -> c_int);
+    real_fn!(flock: fn(c_int, c_int) -> c_int);
+    real_fn!(fcntl: fn(c_int, c_int, usize) -> c_int);
+    real_fn!(fcntl64: fn(c_int, c_int, usize) -> c_int);
+}
+
+/// Offset argument meaning "at the file position" for preadv2/pwritev2.
+const AT_POSITION: off_t = -1;
+
+/// The read family. `real(iov, cnt, off)` runs libc's call on (part of) the
+/// caller's buffers.
+unsafe fn read_family(
+    hook: &'static str,
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+    off: off_t,
+    real: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
+) -> ssize_t {
+    let r = sys::syscall6(
+        libc::SYS_preadv2,
+        fd as usize,
+        iov as usize,
+        cnt as usize,
+        off as usize,
+        0,
+        libc::RWF_NOWAIT as usize,
+    );
+    let probe = match r {
+        r if r >= 0 => Probe::Done(r),
+        r if r == -(libc::EAGAIN as isize) => {
+            if nonblocking(fd) {
+                Probe::Direct
+            } else {
+                Probe::Block
+            }
+        }
+        // The descriptor does not take RWF_NOWAIT: cannot be known.
+        r if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) => Probe::Block,
+        r => Probe::Done(r),
+    };
+    match probe {
+        Probe::Done(n)
+            if n > 0 && (n as usize) < iov_total(iov, cnt as usize) && is_disk_file(fd) =>
+        {
+            finish_blocking(hook, iov, cnt, off, n, &real)
+        }
+        Probe::Done(n) => c_result(n),
+        Probe::Direct => real(iov, cnt, off),
+        Probe::Block => released(hook, || real(iov, cnt, off)),
+    }
+}
+
+/// `done` bytes went through without blocking; move the rest the blocking
+/// way and report the sum, as the single blocking call would have.
+unsafe fn finish_blocking(
+    hook: &'static str,
+    iov: *const iovec,
+    cnt: c_int,
+    off: off_t,
+    done: isize,
+    real: &impl Fn(*const iovec, c_int, off_t) -> ssize_t,
+) -> ssize_t {
+    let Some(tail) = IovTail::new(iov, cnt as usize, done as usize) else {
+        return done;
+    };
+    let next_off = if off < 0 {
+        AT_POSITION
+    } else {
+        off + done as off_t
+    };
+    let saved = sys::errno();
+    let more = released(hook, || real(tail.as_ptr(), tail.len as c_int, next_off));
+    if more < 0 {
+        // Like a blocking call interrupted after a partial transfer.
+        sys::set_errno(saved);
+        return done;
+    }
+    done + more
+}
+
+/// The write family, like `read_family`; a short non-blocking write on a
+/// blocking descriptor is always completed.
+unsafe fn write_family(
+    hook: &'static str,
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+    off: off_t,
+    real: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
+) -> ssize_t {
+    let r = sys::syscall6(
+        libc::SYS_pwritev2,
+        fd as usize,
+        iov as usize,
+        cnt as usize,
+        off as usize,
+        0,
+        libc::RWF_NOWAIT as usize,
+    );
+    let total = iov_total(iov, cnt as usize);
+    if r >= 0 && r as usize == total {
+        return r;
+    }
+    if r > 0 || r == -(libc::EAGAIN as isize) {
+        if nonblocking(fd) {
+            return if r > 0 { r } else { real(iov, cnt, off) };
+        }
+        if r > 0 {
+            return finish_blocking(hook, iov, cnt, off, r, &real);
+        }
+        return released(hook, || real(iov, cnt, off));
+    }
+    if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) {
+        return released(hook, || real(iov, cnt, off));
+    }
+    // A final error (EBADF, EPIPE, ...): the same one libc would give; not
+    // repeated, so that a SIGPIPE is not raised twice.
+    c_result(r)
+}
+
+fn one(buf: *const c_void, n: size_t) -> iovec {
+    iovec {
+        iov_base: buf as *mut c_void,
+        iov_len: n,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    let f = real::read::get();
+    if !holding() {
+        return f(fd, buf, n);
+    }
+    read_family("read", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
+        f(fd, (*v).iov_base, (*v).iov_len)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    let f = real::readv::get();
+    if !holding() {
+        return f(fd, iov, cnt);
+    }
+    read_family("readv", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
+    let f = real::pread::get();
+    if !holding() {
+        return f(fd, buf, n, off);
+    }
+    read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
+        f(fd, (*v).iov_base, (*v).iov_len, o)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
+    let f = real::pread64::get();
+    if !holding() {
+        return f(fd, buf, n, off);
+    }
+    read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
+        f(fd, (*v).iov_base, (*v).iov_len, o)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    let f = real::preadv::get();
+    if !holding() {
+        return f(fd, iov, cnt, off);
+    }
+    read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    let f = real::preadv64::get();
+    if !holding() {
+        return f(fd, iov, cnt, off);
+    }
+    read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    let f = real::write::get();
+    if !holding() {
+        return f(fd, buf, n);
+    }
+    write_family("write", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
+        f(fd, (*v).iov_base, (*v).iov_len)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    let f = real::writev::get();
+    if !holding() {
+        return f(fd, iov, cnt);
+    }
+    write_family("writev", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
+    let f = real::pwrite::get();
+    if !holding() {
+        return f(fd, buf, n, off);
+    }
+    write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
+        f(fd, (*v).iov_base, (*v).iov_len, o)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
+    let f = real::pwrite64::get();
+    if !holding() {
+        return f(fd, buf, n, off);
+    }
+    write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
+        f(fd, (*v).iov_base, (*v).iov_len, o)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
+    let f = real::pwritev::get();
+    if !holding() {
+        return f(fd, iov, cnt, off);
+    }
+    write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+    off: off_t,
+) -> ssize_t {
+    let f = real::pwritev64::get();
+    if !holding() {
+        return f(fd, iov, cnt, off);
+    }
+    write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+}
+
+/// Opening a FIFO blocks until the other end is opened; any other open is
+/// taken as not blocking.
+unsafe fn opens_blocking_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
+    if flags & (libc::O_NONBLOCK | libc::O_PATH) != 0 || path.is_null() {
+        return false;
+    }
+    let mut st: libc::stat = core::mem::zeroed();
+    let r = sys::syscall6(
+        libc::SYS_newfstatat,
+        dirfd as usize,
+        path as usize,
+        &mut st as *mut _ as usize,
+        0,
+        0,
+        0,
+    );
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let f = real::open::get();
+    if !holding() || !opens_blocking_fifo(libc::AT_FDCWD, path, flags) {
+        return f(path, flags, mode);
+    }
+    released("open", || f(path, flags, mode))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+    let f = real::open64::get();
+    if !holding() || !opens_blocking_fifo(libc::AT_FDCWD, path, flags) {
+        return f(path, flags, mode);
+    }
+    released("open", || f(path, flags, mode))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
+    let f = real::openat::get();
+    if !holding() || !opens_blocking_fifo(dirfd, path, flags) {
+        return f(dirfd, path, flags, mode);
+    }
+    released("openat", || f(dirfd, path, flags, mode))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat64(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
+    let f = real::openat64::get();
+    if !holding() || !opens_blocking_fifo(dirfd, path, flags) {
+        return f(dirfd, path, flags, mode);
+    }
+    released("openat", || f(dirfd, path, flags, mode))
+}
+
+/// Writing back to disk: whether it will wait cannot be known.
+#[no_mangle]
+pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    let f = real::fsync::get();
+    if !holding() {
+        return f(fd);
+    }
+    released("fsync", || f(fd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    let f = real::fdatasync::get();
+    if !holding() {
+        return f(fd);
+    }
+    released("fdatasync", || f(fd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
+    let f = real::flock::get();
+    if !holding() || op & (libc::LOCK_NB | libc::LOCK_UN) != 0 {
+        return f(fd, op);
+    }
+    let r = sys::syscall3(
+        libc::SYS_flock,
+        fd as usize,
+        (op | libc::LOCK_NB) as usize,
+        0,
+    );
+    if r == -(libc::EWOULDBLOCK as isize) {
+        return released("flock", || f(fd, op));
+    }
+    c_result(r) as c_int
+}
+
+/// `fcntl` waits only for `F_SETLKW` / `F_OFD_SETLKW`: try the
+/// non-waiting form of the same lock first.
+unsafe fn fcntl_hook(
+    f: unsafe extern "C" fn(c_int, c_int, usize) -> c_int,
+    fd: c_int,
+    cmd: c_int,
+    arg: usize,
+) -> c_int {
+    let try_cmd = match cmd {
+        libc::F_SETLKW => libc::F_SETLK,
+        libc::F_OFD_SETLKW => libc::F_OFD_SETLK,
+        _ => return f(fd, cmd, arg),
+    };
+    if !holding() {
+        return f(fd, cmd, arg);
+    }
+    let r = sys::syscall3(libc::SYS_fcntl, fd as usize, try_cmd as usize, arg);
+    if r == -(libc::EAGAIN as isize) || r == -(libc::EACCES as isize) {
+        return released("fcntl", || f(fd, cmd, arg));
+    }
+    c_result(r) as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    fcntl_hook(real::fcntl::get(), fd, cmd, arg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    fcntl_hook(real::fcntl64::get(), fd, cmd, arg)
+}

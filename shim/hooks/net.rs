@@ -1,0 +1,313 @@
+//! Sockets: receive and send (tried first with `MSG_DONTWAIT`), accept and
+//! connect (no per-call probe exists: they release unless the socket is
+//! non-blocking).
+
+use core::ffi::{c_int, c_uint, c_void};
+use libc::{mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
+
+use super::{c_result, holding, iov_total, nonblocking, released, IovTail};
+use crate::sys;
+
+mod real {
+    use core::ffi::{c_int, c_uint, c_void};
+    use libc::{mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
+    real_fn!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
+    real_fn!(recvfrom: fn(c_int, *mut c_void, size_t, c_int, *mut sockaddr, *mut socklen_t) -> ssize_t);
+    real_fn!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t);
+    real_fn!(recvmmsg: fn(c_int, *mut mmsghdr, c_uint, c_int, *mut timespec) -> c_int);
+    real_fn!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t);
+    real_fn!(sendto: fn(c_int, *const c_void, size_t, c_int, *const sockaddr, socklen_t) -> ssize_t);
+    real_fn!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t);
+    real_fn!(accept: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int);
+    real_fn!(accept4: fn(c_int, *mut sockaddr, *mut socklen_t, c_int) -> c_int);
+    real_fn!(connect: fn(c_int, *const sockaddr, socklen_t) -> c_int);
+}
+
+const EAGAIN: isize = -(libc::EAGAIN as isize);
+
+/// recv, recvfrom, recvmsg. `probe(flags)` is the raw syscall; `real` is
+/// libc's call with the caller's own arguments.
+unsafe fn receive(
+    hook: &'static str,
+    fd: c_int,
+    flags: c_int,
+    probe: impl Fn(c_int) -> isize,
+    real: impl Fn() -> ssize_t,
+) -> ssize_t {
+    // MSG_WAITALL waits for all of it: how much is there cannot be known.
+    if flags & libc::MSG_WAITALL != 0 {
+        return released(hook, real);
+    }
+    let r = probe(flags | libc::MSG_DONTWAIT);
+    if r == EAGAIN {
+        return if nonblocking(fd) {
+            real()
+        } else {
+            released(hook, real)
+        };
+    }
+    c_result(r)
+}
+
+/// send, sendto, sendmsg. A stream socket may take part of the data
+/// without waiting; the blocking call would have sent the rest, so
+/// `rest(done)` sends the rest the blocking way.
+unsafe fn transmit(
+    hook: &'static str,
+    fd: c_int,
+    total: usize,
+    probe: impl Fn() -> isize,
+    real: impl Fn() -> ssize_t,
+    rest: impl Fn(usize) -> ssize_t,
+) -> ssize_t {
+    let r = probe();
+    if r == EAGAIN || (r >= 0 && (r as usize) < total) {
+        if nonblocking(fd) {
+            return if r >= 0 { r } else { real() };
+        }
+        if r <= 0 {
+            return released(hook, real);
+        }
+        let saved = sys::errno();
+        let more = released(hook, || rest(r as usize));
+        if more < 0 {
+            sys::set_errno(saved);
+            return r;
+        }
+        return r + more;
+    }
+    // Sent, or a final error (EPIPE's SIGPIPE is not raised twice).
+    c_result(r)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    let f = real::recv::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, buf, n, flags);
+    }
+    let probe = |fl: c_int| {
+        sys::syscall6(
+            libc::SYS_recvfrom,
+            fd as usize,
+            buf as usize,
+            n,
+            fl as usize,
+            0,
+            0,
+        )
+    };
+    receive("recv", fd, flags, probe, || f(fd, buf, n, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let f = real::recvfrom::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, buf, n, flags, addr, len);
+    }
+    let probe = |fl: c_int| {
+        sys::syscall6(
+            libc::SYS_recvfrom,
+            fd as usize,
+            buf as usize,
+            n,
+            fl as usize,
+            addr as usize,
+            len as usize,
+        )
+    };
+    receive("recvfrom", fd, flags, probe, || {
+        f(fd, buf, n, flags, addr, len)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let f = real::recvmsg::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, msg, flags);
+    }
+    let probe =
+        |fl: c_int| sys::syscall3(libc::SYS_recvmsg, fd as usize, msg as usize, fl as usize);
+    receive("recvmsg", fd, flags, probe, || f(fd, msg, flags))
+}
+
+/// Without `MSG_WAITFORONE`, a blocking `recvmmsg` waits until all `vlen`
+/// messages came: what the probe got is kept and the rest awaited.
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    timeout: *mut timespec,
+) -> c_int {
+    let f = real::recvmmsg::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, vec, vlen, flags, timeout);
+    }
+    let r = sys::syscall6(
+        libc::SYS_recvmmsg,
+        fd as usize,
+        vec as usize,
+        vlen as usize,
+        (flags | libc::MSG_DONTWAIT) as usize,
+        0,
+        0,
+    );
+    if r == EAGAIN {
+        if nonblocking(fd) {
+            return f(fd, vec, vlen, flags, timeout);
+        }
+        return released("recvmmsg", || f(fd, vec, vlen, flags, timeout));
+    }
+    if r > 0 && (r as c_uint) < vlen && flags & libc::MSG_WAITFORONE == 0 && !nonblocking(fd) {
+        let saved = sys::errno();
+        let more = released("recvmmsg", || {
+            f(fd, vec.add(r as usize), vlen - r as c_uint, flags, timeout)
+        });
+        if more < 0 {
+            sys::set_errno(saved);
+            return r as c_int;
+        }
+        return r as c_int + more;
+    }
+    c_result(r) as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    let f = real::send::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, buf, n, flags);
+    }
+    let probe = || {
+        let fl = (flags | libc::MSG_DONTWAIT) as usize;
+        sys::syscall6(libc::SYS_sendto, fd as usize, buf as usize, n, fl, 0, 0)
+    };
+    let rest = |done: usize| {
+        f(
+            fd,
+            (buf as *const u8).add(done) as *const c_void,
+            n - done,
+            flags,
+        )
+    };
+    transmit("send", fd, n, probe, || f(fd, buf, n, flags), rest)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    let f = real::sendto::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+        return f(fd, buf, n, flags, addr, len);
+    }
+    let probe = || {
+        let fl = (flags | libc::MSG_DONTWAIT) as usize;
+        sys::syscall6(
+            libc::SYS_sendto,
+            fd as usize,
+            buf as usize,
+            n,
+            fl,
+            addr as usize,
+            len as usize,
+        )
+    };
+    let rest = |done: usize| {
+        f(
+            fd,
+            (buf as *const u8).add(done) as *const c_void,
+            n - done,
+            flags,
+            addr,
+            len,
+        )
+    };
+    transmit(
+        "sendto",
+        fd,
+        n,
+        probe,
+        || f(fd, buf, n, flags, addr, len),
+        rest,
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    let f = real::sendmsg::get();
+    if !holding() || flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
+        return f(fd, msg, flags);
+    }
+    let m = &*msg;
+    let total = iov_total(m.msg_iov, m.msg_iovlen);
+    let probe = || {
+        sys::syscall3(
+            libc::SYS_sendmsg,
+            fd as usize,
+            msg as usize,
+            (flags | libc::MSG_DONTWAIT) as usize,
+        )
+    };
+    let rest = |done: usize| match IovTail::new(m.msg_iov, m.msg_iovlen, done) {
+        Some(tail) => {
+            // The ancillary data went with the first part.
+            let mut m2: msghdr = *m;
+            m2.msg_iov = tail.as_ptr() as *mut _;
+            m2.msg_iovlen = tail.len;
+            m2.msg_control = core::ptr::null_mut();
+            m2.msg_controllen = 0;
+            f(fd, &m2, flags)
+        }
+        None => 0,
+    };
+    transmit("sendmsg", fd, total, probe, || f(fd, msg, flags), rest)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let f = real::accept::get();
+    if !holding() || nonblocking(fd) {
+        return f(fd, addr, len);
+    }
+    released("accept", || f(fd, addr, len))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    let f = real::accept4::get();
+    if !holding() || nonblocking(fd) {
+        return f(fd, addr, len, flags);
+    }
+    released("accept4", || f(fd, addr, len, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let f = real::connect::get();
+    if !holding() || nonblocking(fd) {
+        return f(fd, addr, len);
+    }
+    released("connect", || f(fd, addr, len))
+}

@@ -1,0 +1,229 @@
+//! Readiness waits: poll, ppoll, select, pselect and the epoll waits. Each
+//! is first run with a zero timeout (and the caller's signal mask); only
+//! when nothing is ready does the thread release its tokens and wait.
+
+use core::ffi::c_int;
+use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+
+use super::{c_result, holding, is_zero_ts, released, ZERO_TS};
+use crate::sys;
+
+mod real {
+    use core::ffi::c_int;
+    use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+    real_fn!(poll: fn(*mut pollfd, nfds_t, c_int) -> c_int);
+    real_fn!(ppoll: fn(*mut pollfd, nfds_t, *const timespec, *const sigset_t) -> c_int);
+    real_fn!(select: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int);
+    real_fn!(pselect: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const sigset_t) -> c_int);
+    real_fn!(epoll_wait: fn(c_int, *mut epoll_event, c_int, c_int) -> c_int);
+    real_fn!(epoll_pwait: fn(c_int, *mut epoll_event, c_int, c_int, *const sigset_t) -> c_int);
+    real_fn!(epoll_pwait2: fn(c_int, *mut epoll_event, c_int, *const timespec, *const sigset_t) -> c_int);
+}
+
+/// The kernel's sigset size for the `p*` calls.
+const SIGSET_BYTES: usize = 8;
+
+/// Probe result 0 means "nothing ready": wait with the tokens released.
+/// Anything else (ready, or an error) is the call's result.
+unsafe fn after_probe(hook: &'static str, r: isize, wait: impl FnOnce() -> c_int) -> c_int {
+    if r == 0 {
+        released(hook, wait)
+    } else {
+        c_result(r) as c_int
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    let f = real::poll::get();
+    if !holding() || timeout == 0 {
+        return f(fds, n, timeout);
+    }
+    let r = sys::syscall3(libc::SYS_poll, fds as usize, n as usize, 0);
+    after_probe("poll", r, || f(fds, n, timeout))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let f = real::ppoll::get();
+    if !holding() || is_zero_ts(ts) {
+        return f(fds, n, ts, mask);
+    }
+    let zero = ZERO_TS;
+    let r = sys::syscall6(
+        libc::SYS_ppoll,
+        fds as usize,
+        n as usize,
+        &zero as *const _ as usize,
+        mask as usize,
+        SIGSET_BYTES,
+        0,
+    );
+    after_probe("ppoll", r, || f(fds, n, ts, mask))
+}
+
+/// Copies of select's descriptor sets: the probe overwrites them.
+struct SavedSets([Option<fd_set>; 3]);
+
+impl SavedSets {
+    unsafe fn save(sets: [*mut fd_set; 3]) -> SavedSets {
+        SavedSets(sets.map(|s| if s.is_null() { None } else { Some(*s) }))
+    }
+    unsafe fn restore(&self, sets: [*mut fd_set; 3]) {
+        for (saved, s) in self.0.iter().zip(sets) {
+            if let Some(v) = saved {
+                *s = *v;
+            }
+        }
+    }
+}
+
+/// pselect6's sixth argument: the signal mask and its size.
+#[repr(C)]
+struct SigmaskArg {
+    mask: *const sigset_t,
+    size: usize,
+}
+
+/// select and pselect: probe with pselect6 and a zero timeout.
+unsafe fn select_probe(n: c_int, sets: [*mut fd_set; 3], mask: *const sigset_t) -> isize {
+    let zero = ZERO_TS;
+    let arg = SigmaskArg {
+        mask,
+        size: SIGSET_BYTES,
+    };
+    let argp = if mask.is_null() {
+        0
+    } else {
+        &arg as *const _ as usize
+    };
+    sys::syscall6(
+        libc::SYS_pselect6,
+        n as usize,
+        sets[0] as usize,
+        sets[1] as usize,
+        sets[2] as usize,
+        &zero as *const _ as usize,
+        argp,
+    )
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    let f = real::select::get();
+    if !holding() || (!tv.is_null() && (*tv).tv_sec == 0 && (*tv).tv_usec == 0) {
+        return f(n, r, w, e, tv);
+    }
+    let sets = [r, w, e];
+    let saved = SavedSets::save(sets);
+    let res = select_probe(n, sets, core::ptr::null());
+    if res == 0 {
+        saved.restore(sets);
+    }
+    after_probe("select", res, || f(n, r, w, e, tv))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let f = real::pselect::get();
+    if !holding() || is_zero_ts(ts) {
+        return f(n, r, w, e, ts, mask);
+    }
+    let sets = [r, w, e];
+    let saved = SavedSets::save(sets);
+    let res = select_probe(n, sets, mask);
+    if res == 0 {
+        saved.restore(sets);
+    }
+    after_probe("pselect", res, || f(n, r, w, e, ts, mask))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+) -> c_int {
+    let f = real::epoll_wait::get();
+    if !holding() || timeout == 0 {
+        return f(epfd, ev, max, timeout);
+    }
+    let r = sys::syscall6(
+        libc::SYS_epoll_wait,
+        epfd as usize,
+        ev as usize,
+        max as usize,
+        0,
+        0,
+        0,
+    );
+    after_probe("epoll_wait", r, || f(epfd, ev, max, timeout))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> c_int {
+    let f = real::epoll_pwait::get();
+    if !holding() || timeout == 0 {
+        return f(epfd, ev, max, timeout, mask);
+    }
+    let r = sys::syscall6(
+        libc::SYS_epoll_pwait,
+        epfd as usize,
+        ev as usize,
+        max as usize,
+        0,
+        mask as usize,
+        SIGSET_BYTES,
+    );
+    after_probe("epoll_pwait", r, || f(epfd, ev, max, timeout, mask))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    let f = real::epoll_pwait2::get();
+    if !holding() || is_zero_ts(ts) {
+        return f(epfd, ev, max, ts, mask);
+    }
+    let zero = ZERO_TS;
+    let r = sys::syscall6(
+        libc::SYS_epoll_pwait2,
+        epfd as usize,
+        ev as usize,
+        max as usize,
+        &zero as *const _ as usize,
+        mask as usize,
+        SIGSET_BYTES,
+    );
+    after_probe("epoll_pwait2", r, || f(epfd, ev, max, ts, mask))
+}
