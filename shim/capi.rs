@@ -217,13 +217,13 @@ pub unsafe extern "C" fn lwkt_token_lost_since(tok: lwkt_token_t, mark: lwkt_mar
 pub const LWKT_POOL_SIZE: usize = 4096;
 
 #[repr(C, align(64))]
-struct PoolSlot(Token);
+struct PoolSlot(core::cell::UnsafeCell<Token>);
 
 struct Pool([PoolSlot; LWKT_POOL_SIZE]);
 // SAFETY: tokens are only touched through atomics.
 unsafe impl Sync for Pool {}
 
-const FREE_SLOT: PoolSlot = PoolSlot(Token {
+const FREE_SLOT: PoolSlot = PoolSlot(core::cell::UnsafeCell::new(Token {
     t_word: 0,
     t_waiters: 0,
     t_wake: 0,
@@ -231,7 +231,7 @@ const FREE_SLOT: PoolSlot = PoolSlot(Token {
     t_reserved: 0,
     t_seq: 0,
     t_desc: core::ptr::null(),
-});
+}));
 static POOL: Pool = Pool([FREE_SLOT; LWKT_POOL_SIZE]);
 
 /// The pool slot `tok` is, if it is one (for messages).
@@ -253,7 +253,7 @@ pub extern "C" fn lwkt_token_pool_lookup(ptr: *const c_void) -> lwkt_token_t {
     // Fibonacci hashing of the address; the low bits are alignment.
     let h = ((ptr as usize as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let slot = (h >> (64 - LWKT_POOL_SIZE.trailing_zeros())) as usize;
-    &POOL.0[slot].0 as *const Token as lwkt_token_t
+    POOL.0[slot].0.get()
 }
 
 /// Take the pool token of `ptr` exclusively and return it.
