@@ -69,6 +69,75 @@ static inline double now_s(void) {
         }                                                                        \
     } while (0)
 
+
+/* ---- Added for the core and misuse tests (c-tests/core_*.c, misuse_*.c) */
+
+#include <pthread.h>
+#include <signal.h>
+
+/* Spin until cond (an expression) holds; fail after TEST_DEADLINE_S. */
+#define SPIN_UNTIL_COND(cond)                                                    \
+    do {                                                                         \
+        double _end = now_s() + TEST_DEADLINE_S;                                 \
+        while (!(cond)) {                                                        \
+            if (now_s() > _end) {                                                \
+                fprintf(stderr, "FAIL %s:%d: timed out waiting for %s\n",        \
+                        __FILE__, __LINE__, #cond);                              \
+                fflush(stderr);                                                  \
+                _exit(1);                                                        \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+
+/* Busy-wait for `seconds` without blocking (tokens stay held). Only to give
+ * another thread a chance to do something that a check then looks for,
+ * never as the synchronisation a check relies on. */
+static inline void spin_for(double seconds) {
+    double end = now_s() + seconds;
+    while (now_s() < end) {
+    }
+}
+
+static inline void check_watchdog_fired(int sig) {
+    (void)sig;
+    static const char msg[] = "FAIL: watchdog: the test did not finish in time "
+                              "(deadlock or lost wake-up?)\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    _exit(1);
+}
+
+/* Fail the process (with a message saying why) if it is still running after
+ * `seconds`: a deadlock then reports itself instead of waiting for the
+ * runner's kill. A fork child must call it again (alarms are not
+ * inherited). */
+static inline void start_watchdog(unsigned seconds) {
+    signal(SIGALRM, check_watchdog_fired);
+    alarm(seconds);
+}
+
+/* pthread_create that fails the test when it fails. */
+static inline pthread_t start_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    int e = pthread_create(&t, NULL, fn, arg);
+    if (e != 0) {
+        fprintf(stderr, "FAIL: pthread_create: %s\n", strerror(e));
+        _exit(1);
+    }
+    return t;
+}
+
+/* pthread_join that fails the test when it fails; returns the result. */
+static inline void *join_thread(pthread_t t) {
+    void *ret = NULL;
+    int e = pthread_join(t, &ret);
+    if (e != 0) {
+        fprintf(stderr, "FAIL: pthread_join: %s\n", strerror(e));
+        _exit(1);
+    }
+    return ret;
+}
+
 int lwkt_test_main(int argc, char **argv);
 
 #endif
