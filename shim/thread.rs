@@ -38,18 +38,15 @@ const R_WORD_EXCL: u32 = 4; // (primary only) the word is held exclusively
 pub struct TokRef {
     pub tok: *const Token,
     flags: u32,
-    /// `t_seq` when the word was released on block (to detect a loss).
-    seq_at_release: u64,
     /// The thread's loss counter when this token was last found taken by
     /// another thread while released (SPEC S8).
-    lost_at: u64,
+    lost_at: u32,
 }
 
 impl TokRef {
     const EMPTY: TokRef = TokRef {
         tok: ptr::null(),
         flags: 0,
-        seq_at_release: 0,
         lost_at: 0,
     };
     fn is_excl(&self) -> bool {
@@ -73,8 +70,11 @@ pub struct ThreadState {
     /// Kernel thread id; 0 until the thread first takes a token.
     tid: u32,
     /// Counts tokens found taken by others while released (SPEC S8).
-    losses: u64,
+    losses: u32,
     refs: [TokRef; MAX_REFS],
+    /// For each released primary reference: the token's `t_seq` when it was
+    /// released, plus our own acquisitions since (0: not to be checked).
+    seq_at_release: [u64; MAX_REFS],
 }
 
 thread_local! {
@@ -85,24 +85,82 @@ thread_local! {
             tid: 0,
             losses: 0,
             refs: [TokRef::EMPTY; MAX_REFS],
+            seq_at_release: [0; MAX_REFS],
         })
     };
+}
+
+// A cdylib reaches `thread_local!` data through `__tls_get_addr`, a call
+// on every access. The token fast path and every hook's "holds no token"
+// check read this one pointer instead, kept in static TLS (initial-exec
+// model: two instructions, fs-relative). It points at the thread's STATE
+// once the thread has used tokens, and is null before. Eight bytes of
+// static TLS also fit when the library is dlopen()ed.
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    // Global for the other codegen units, hidden from other objects.
+    ".globl lwkt_thread_state_ptr",
+    ".hidden lwkt_thread_state_ptr",
+    ".type lwkt_thread_state_ptr,@object",
+    ".size lwkt_thread_state_ptr,8",
+    "lwkt_thread_state_ptr:",
+    ".zero 8",
+    ".popsection",
+);
+
+/// Address of the calling thread's `lwkt_thread_state_ptr`.
+#[inline(always)]
+fn state_slot() -> *mut *mut ThreadState {
+    let slot: *mut *mut ThreadState;
+    // SAFETY: reads the GOT entry of a TLS symbol and the thread pointer.
+    unsafe {
+        core::arch::asm!(
+            "mov {s}, qword ptr [rip + lwkt_thread_state_ptr@GOTTPOFF]",
+            "add {s}, qword ptr fs:[0]",
+            s = out(reg) slot,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    slot
 }
 
 /// The calling thread's state. Only this thread touches it (and signal
 /// handlers running on it, which keep to the stack discipline).
 #[inline(always)]
 pub fn state() -> &'static mut ThreadState {
+    let slot = state_slot();
     // SAFETY: thread-local; never shared with another thread.
-    STATE.with(|s| unsafe { &mut *s.get() })
+    unsafe {
+        let p = *slot;
+        if p.is_null() {
+            return state_first_use(slot);
+        }
+        &mut *p
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
+    let p = STATE.with(|s| s.get());
+    (*p).tid = sys::gettid();
+    let key = EXIT_KEY.load(Relaxed);
+    if key != usize::MAX {
+        // Any non-null value makes the destructor run at thread exit.
+        libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void);
+    }
+    *slot = p;
+    &mut *p
 }
 
 /// Does the calling thread hold at least one token right now? The only cost
-/// a hook adds for a thread without tokens.
+/// a hook adds for a thread without tokens: one thread-local load.
 #[inline(always)]
 pub fn holds_tokens() -> bool {
-    let st = state();
-    st.depth > st.released_below
+    let p = unsafe { *state_slot() };
+    // SAFETY: non-null only once it points at this thread's STATE.
+    !p.is_null() && unsafe { (*p).depth > (*p).released_below }
 }
 
 /// pthread key whose destructor releases a dead thread's tokens.
@@ -117,24 +175,10 @@ pub fn init_process() {
 }
 
 impl ThreadState {
+    /// The thread's id (set when the state was first used).
     #[inline(always)]
-    fn me(&mut self) -> u32 {
-        if self.tid == 0 {
-            self.first_use();
-        }
+    fn me(&self) -> u32 {
         self.tid
-    }
-
-    #[cold]
-    fn first_use(&mut self) {
-        self.tid = sys::gettid();
-        let key = EXIT_KEY.load(Relaxed);
-        if key != usize::MAX {
-            // Any non-null value makes the destructor run at thread exit.
-            unsafe {
-                libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void)
-            };
-        }
     }
 
     fn live(&self) -> &[TokRef] {
@@ -160,10 +204,10 @@ impl ThreadState {
                 format_args!("more than {MAX_REFS} token references held by one thread"),
             );
         }
-        self.refs[d] = TokRef {
+        // SAFETY: d < MAX_REFS, checked above.
+        *unsafe { self.refs.get_unchecked_mut(d) } = TokRef {
             tok,
             flags,
-            seq_at_release: 0,
             lost_at: 0,
         };
         // A signal handler that interrupts us must see a complete entry.
@@ -263,6 +307,8 @@ fn take_recursive(
 fn wait_for(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode) {
     let released = release_all();
     st.push(call, tok, primary_flags(mode));
+    // Never held: nothing to compare when it is taken.
+    st.seq_at_release[st.depth as usize - 1] = 0;
     // The new reference is not held yet: it counts among the released.
     st.released_below = st.depth;
     retake(
@@ -367,7 +413,7 @@ pub fn holds_exclusive(tok: *const Token) -> bool {
 }
 
 pub fn loss_mark() -> u64 {
-    state().losses
+    state().losses as u64
 }
 
 /// Was any token (or `tok`) of the thread taken by another thread since
@@ -376,7 +422,7 @@ pub fn lost_since(tok: Option<*const Token>, mark: u64) -> bool {
     let st = state();
     st.refs[..st.depth as usize]
         .iter()
-        .any(|r| tok.is_none_or(|t| r.tok == t) && r.lost_at > mark)
+        .any(|r| tok.is_none_or(|t| r.tok == t) && r.lost_at as u64 > mark)
 }
 
 /// The thread's live references were released; `retake` takes them back.
@@ -393,10 +439,9 @@ pub fn release_all() -> Released {
     let below = st.released_below;
     let upto = st.depth;
     for i in below as usize..upto as usize {
-        let r = &mut st.refs[i];
+        let r = st.refs[i];
         if r.is_primary() {
-            let t = unsafe { &*r.tok };
-            r.seq_at_release = t.seq().load(Relaxed);
+            st.seq_at_release[i] = unsafe { &*r.tok }.seq().load(Relaxed);
         }
     }
     st.released_below = upto;
@@ -432,12 +477,11 @@ pub fn retake(r: Released, call: &str) {
                 // Give back what we took, wait for this one (holding
                 // nothing), then try the rest again.
                 for j in (below..upto).rev() {
-                    let rj = &mut st.refs[j];
-                    if rj.is_primary() && (j < i || waited == Some(j)) {
-                        give_back_one(rj);
+                    if st.refs[j].is_primary() && (j < i || waited == Some(j)) {
+                        give_back_one(&st.refs[j]);
                         // That acquisition was ours: not a loss.
-                        if rj.seq_at_release != 0 {
-                            rj.seq_at_release += 1;
+                        if st.seq_at_release[j] != 0 {
+                            st.seq_at_release[j] += 1;
                         }
                     }
                 }
@@ -455,16 +499,16 @@ pub fn retake(r: Released, call: &str) {
         break;
     }
     for i in below..upto {
-        let rf = &mut st.refs[i];
-        if rf.is_primary() && rf.seq_at_release != 0 {
-            let t = unsafe { &*rf.tok };
+        let at_release = st.seq_at_release[i];
+        if st.refs[i].is_primary() && at_release != 0 {
+            let t = unsafe { &*st.refs[i].tok };
             // Our own retake added one acquisition; more means another
             // thread held the token in between.
-            if t.seq().load(Relaxed) != rf.seq_at_release.wrapping_add(1) {
-                st.losses += 1;
-                rf.lost_at = st.losses;
+            if t.seq().load(Relaxed) != at_release.wrapping_add(1) {
+                st.losses = st.losses.wrapping_add(1);
+                st.refs[i].lost_at = st.losses;
             }
-            rf.seq_at_release = 0;
+            st.seq_at_release[i] = 0;
         }
     }
     compiler_fence(SeqCst);
