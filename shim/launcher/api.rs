@@ -57,12 +57,16 @@ macro_rules! lookup {
 /// failure, the name of the first function that is missing.
 pub fn load() -> Result<(), &'static str> {
     let api = Api {
-        token_init: lookup!(c"lwkt_token_init" as unsafe extern "C" fn(*mut RawToken, *const c_char)),
+        token_init: lookup!(
+            c"lwkt_token_init" as unsafe extern "C" fn(*mut RawToken, *const c_char)
+        ),
         gettoken: lookup!(c"lwkt_gettoken" as TokFn),
         reltoken: lookup!(c"lwkt_reltoken" as TokFn),
         cnttoken: lookup!(c"lwkt_cnttoken" as unsafe extern "C" fn(*mut RawToken) -> c_int),
         mark: lookup!(c"lwkt_mark" as unsafe extern "C" fn() -> u64),
-        token_lost_since: lookup!(c"lwkt_token_lost_since" as unsafe extern "C" fn(*mut RawToken, u64) -> c_int),
+        token_lost_since: lookup!(
+            c"lwkt_token_lost_since" as unsafe extern "C" fn(*mut RawToken, u64) -> c_int
+        ),
     };
     let _ = API.set(api);
     Ok(())
@@ -79,7 +83,11 @@ fn defined_in(name: &CStr) -> Option<String> {
     if unsafe { libc::dladdr(p, &mut info) } == 0 || info.dli_fname.is_null() {
         return None;
     }
-    Some(unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(info.dli_fname) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// The path of the liblwkt.so that provides the token API.
@@ -157,7 +165,9 @@ unsafe impl Send for Mutex {}
 
 impl Mutex {
     pub fn leak() -> &'static Mutex {
-        Box::leak(Box::new(Mutex(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER))))
+        Box::leak(Box::new(Mutex(UnsafeCell::new(
+            libc::PTHREAD_MUTEX_INITIALIZER,
+        ))))
     }
 
     pub fn lock(&self) {
@@ -234,9 +244,5 @@ impl<T> Guarded<T> {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get(&self) -> &mut T {
         &mut *self.0.get()
-    }
-
-    pub fn ptr(&self) -> *mut T {
-        self.0.get()
     }
 }

@@ -54,13 +54,20 @@ const HOOKS: [(&std::ffi::CStr, &str); 5] = [
 
 fn header() {
     let lib = api::library_path().unwrap_or_else(|| "?".into());
-    let hooked: Vec<&str> = HOOKS.iter().filter(|(c, _)| api::hooked(c)).map(|(_, n)| *n).collect();
+    let hooked: Vec<&str> = HOOKS
+        .iter()
+        .filter(|(c, _)| api::hooked(c))
+        .map(|(_, n)| *n)
+        .collect();
     println!("lwkt: DragonFly BSD serializing tokens, compared with pthread mutexes");
     println!("library: {lib} (preloaded)");
     if hooked.is_empty() {
         println!("hooked blocking calls: none found (blocking will not release tokens)");
     } else {
-        println!("hooked blocking calls: {} (of those checked)", hooked.join(", "));
+        println!(
+            "hooked blocking calls: {} (of those checked)",
+            hooked.join(", ")
+        );
     }
     println!();
     println!("A token is a lock that serializes threads only while its holder runs.");

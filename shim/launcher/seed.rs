@@ -44,16 +44,26 @@ macro_rules! ev {
 
 fn thread_c(s: &Seed) {
     s.t2.get();
-    ev!(s, "takes T2 and spins holding it (sleeping would release it)");
+    ev!(
+        s,
+        "takes T2 and spins holding it (sleeping would release it)"
+    );
     s.c_holds_t2.store(true, Release);
     // Spin, never block: keep T2 until B has changed list1, and at least
     // C_HOLDS, so that A's wait shows.
     let start = Instant::now();
-    let ok = spin_until(|| s.b_changed_list1.load(Acquire) && start.elapsed() >= C_HOLDS, DEADLINE);
+    let ok = spin_until(
+        || s.b_changed_list1.load(Acquire) && start.elapsed() >= C_HOLDS,
+        DEADLINE,
+    );
     if !ok {
         ev!(s, "gave up waiting for B to change list1 (deadline)");
     }
-    ev!(s, "releases T2 after {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
+    ev!(
+        s,
+        "releases T2 after {:.0} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     s.t2.rel();
 }
 
@@ -76,16 +86,29 @@ fn thread_a(s: &Seed) -> Option<Outcome> {
     ev!(s, "asks for T2, held by C: waiting releases T1");
     s.a_waits_for_t2.store(true, Release);
     s.t2.get();
-    ev!(s, "wakes holding T1 and T2 (references: T1 {}, T2 {})", s.t1.count(), s.t2.count());
+    ev!(
+        s,
+        "wakes holding T1 and T2 (references: T1 {}, T2 {})",
+        s.t1.count(),
+        s.t2.count()
+    );
     let t1_lost = s.t1.lost_since(mark);
     let t2_lost = s.t2.lost_since(mark);
-    ev!(s, "lwkt_token_lost_since: T1 {}, T2 {}", yes_no(t1_lost), yes_no(t2_lost));
+    ev!(
+        s,
+        "lwkt_token_lost_since: T1 {}, T2 {}",
+        yes_no(t1_lost),
+        yes_no(t2_lost)
+    );
     // SAFETY: A holds T1 again.
     let list = unsafe { s.list1.get() };
     if t1_lost {
         // What A read under T1 may be stale: find its place again in the
         // list as it is now.
-        pos = list.iter().position(|&v| v == last_seen).map_or(0, |p| p + 1);
+        pos = list
+            .iter()
+            .position(|&v| v == last_seen)
+            .map_or(0, |p| p + 1);
         ev!(s, "T1 was lost: refreshes its iterator, list1 = {:?}", list);
     }
     while pos < list.len() {
@@ -96,7 +119,11 @@ fn thread_a(s: &Seed) -> Option<Outcome> {
     ev!(s, "done: releases T2 and T1");
     s.t2.rel();
     s.t1.rel();
-    Some(Outcome { t1_lost, t2_lost, refreshed })
+    Some(Outcome {
+        t1_lost,
+        t2_lost,
+        refreshed,
+    })
 }
 
 fn thread_b(s: &Seed) -> Option<Vec<u32>> {

@@ -33,7 +33,7 @@ fn rule() {
 }
 
 fn print_header() {
-    println!("  {:<P$} | {:<C$} | {:<C$}", "property", "tokens", "mutexes");
+    println!("  {:<P$} | {:<C$} | mutexes", "property", "tokens");
     rule();
 }
 
@@ -47,14 +47,27 @@ fn verdict(c: &Cell) -> String {
 }
 
 fn print_row(r: &Row) {
-    let left: Vec<String> =
-        r.property.iter().map(|s| s.to_string()).chain(r.setup.iter().map(|s| format!("  {s}"))).collect();
-    let tok: Vec<String> = std::iter::once(verdict(&r.tokens)).chain(r.tokens.evidence.iter().cloned()).collect();
-    let mtx: Vec<String> = std::iter::once(verdict(&r.mutexes)).chain(r.mutexes.evidence.iter().cloned()).collect();
+    let left: Vec<String> = r
+        .property
+        .iter()
+        .map(|s| s.to_string())
+        .chain(r.setup.iter().map(|s| format!("  {s}")))
+        .collect();
+    let tok: Vec<String> = std::iter::once(verdict(&r.tokens))
+        .chain(r.tokens.evidence.iter().cloned())
+        .collect();
+    let mtx: Vec<String> = std::iter::once(verdict(&r.mutexes))
+        .chain(r.mutexes.evidence.iter().cloned())
+        .collect();
     let n = left.len().max(tok.len()).max(mtx.len());
     let at = |v: &[String], i: usize| v.get(i).cloned().unwrap_or_default();
     for i in 0..n {
-        let line = format!("  {:<P$} | {:<C$} | {}", at(&left, i), at(&tok, i), at(&mtx, i));
+        let line = format!(
+            "  {:<P$} | {:<C$} | {}",
+            at(&left, i),
+            at(&tok, i),
+            at(&mtx, i)
+        );
         println!("{}", line.trim_end());
     }
     rule();
@@ -65,7 +78,7 @@ fn num(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -75,15 +88,23 @@ fn num(v: u64) -> String {
 
 fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1e3;
-    if m < 10.0 {
+    if m < 1.0 {
+        format!("{:.0} µs", m * 1e3)
+    } else if m < 10.0 {
         format!("{m:.2} ms")
     } else {
         format!("{m:.0} ms")
     }
 }
 
-fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
-    thread::Builder::new().name(name.into()).spawn(f).expect("spawn a thread")
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .expect("spawn a thread")
 }
 
 // ---------------------------------------------------------------------------
@@ -107,7 +128,9 @@ fn allowed_cpus() -> Vec<usize> {
     if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
         return vec![];
     }
-    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
 }
 
 /// Run the calling thread on `cpu` only.
@@ -123,8 +146,11 @@ fn counting(lock: Option<Lock>, threads: usize, pin: Option<usize>, run_for: Dur
         inside: AtomicUsize,
         ready: AtomicUsize,
     }
-    let s: &'static Shared =
-        Box::leak(Box::new(Shared { counter: AtomicU64::new(0), inside: AtomicUsize::new(0), ready: AtomicUsize::new(0) }));
+    let s: &'static Shared = Box::leak(Box::new(Shared {
+        counter: AtomicU64::new(0),
+        inside: AtomicUsize::new(0),
+        ready: AtomicUsize::new(0),
+    }));
     let handles: Vec<_> = (1..=threads)
         .map(|me| {
             spawn("counter", move || {
@@ -155,7 +181,7 @@ fn counting(lock: Option<Lock>, threads: usize, pin: Option<usize>, run_for: Dur
                         l.unlock();
                     }
                     done += 1;
-                    if done % 256 == 0 {
+                    if done.is_multiple_of(256) {
                         let cpu = unsafe { libc::sched_getcpu() };
                         if (0..64).contains(&cpu) {
                             cpus |= 1 << cpu;
@@ -166,7 +192,12 @@ fn counting(lock: Option<Lock>, threads: usize, pin: Option<usize>, run_for: Dur
             })
         })
         .collect();
-    let mut r = Counting { increments: 0, counter: 0, found_inside: 0, cpus: 0 };
+    let mut r = Counting {
+        increments: 0,
+        counter: 0,
+        found_inside: 0,
+        cpus: 0,
+    };
     for h in handles {
         let (done, found, cpus) = h.join().expect("counter thread");
         r.increments += done;
@@ -190,14 +221,22 @@ fn works_if(ok: bool) -> &'static str {
 }
 
 fn cpu_list(mask: u64) -> String {
-    let v: Vec<String> = (0..64).filter(|c| mask & (1 << c) != 0).map(|c| c.to_string()).collect();
+    let v: Vec<String> = (0..64)
+        .filter(|c| mask & (1 << c) != 0)
+        .map(|c| c.to_string())
+        .collect();
     v.join(",")
 }
 
 fn timeslicing() -> Row {
     const RUN: Duration = Duration::from_millis(250);
     let Some(&cpu) = allowed_cpus().first() else {
-        return unmeasured(&["exclusion across timeslicing"], "works", "works", "cannot read CPU affinity");
+        return unmeasured(
+            &["exclusion across timeslicing"],
+            "works",
+            "works",
+            "cannot read CPU affinity",
+        );
     };
     let ctl = counting(None, 2, Some(cpu), RUN);
     let cell = |kind| {
@@ -216,7 +255,11 @@ fn timeslicing() -> Row {
         setup: vec![
             format!("2 threads pinned to CPU {cpu}, {} ms", RUN.as_millis()),
             "each: counter = counter + 1".into(),
-            format!("no lock: {} of {} lost", num(lost(&ctl)), num(ctl.increments)),
+            format!(
+                "no lock: {} of {} lost",
+                num(lost(&ctl)),
+                num(ctl.increments)
+            ),
         ],
         tokens: cell(Kind::Token),
         mutexes: cell(Kind::Mutex),
@@ -243,7 +286,11 @@ fn other_cpus() -> Row {
     let mut setup = vec![
         format!("{threads} threads, not pinned, {} ms", RUN.as_millis()),
         "each: counter = counter + 1".into(),
-        format!("no lock: {} of {} lost", num(lost(&ctl)), num(ctl.increments)),
+        format!(
+            "no lock: {} of {} lost",
+            num(lost(&ctl)),
+            num(ctl.increments)
+        ),
     ];
     if cpus < 2 {
         setup.push("(only 1 CPU here: not parallel)".into());
@@ -293,11 +340,15 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
         holder: AtomicU64,
         stop_signals: AtomicBool,
     }
-    let s: &'static Shared = Box::leak(Box::new(Shared { holder: AtomicU64::new(0), stop_signals: AtomicBool::new(false) }));
+    let s: &'static Shared = Box::leak(Box::new(Shared {
+        holder: AtomicU64::new(0),
+        stop_signals: AtomicBool::new(false),
+    }));
     HOLDER_INSIDE.store(false, SeqCst);
     SIGNALS_INSIDE.store(0, SeqCst);
     let holder = spawn("holder", move || {
-        s.holder.store(unsafe { libc::pthread_self() } as u64, SeqCst);
+        s.holder
+            .store(unsafe { libc::pthread_self() } as u64, SeqCst);
         lock.lock();
         HOLDER_INSIDE.store(true, SeqCst);
         // Run (never block) inside the critical section.
@@ -331,7 +382,11 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
     s.stop_signals.store(true, SeqCst);
     let _ = holder.join();
     let (overlapped, waited) = waiter.join().unwrap_or((true, None));
-    Preempted { signals_inside: SIGNALS_INSIDE.load(SeqCst), overlapped, waited }
+    Preempted {
+        signals_inside: SIGNALS_INSIDE.load(SeqCst),
+        overlapped,
+        waited,
+    }
 }
 
 fn preemption() -> Row {
@@ -341,11 +396,21 @@ fn preemption() -> Row {
         let p = preempted(Lock::new(kind, c"L"), HOLD);
         let mut evidence = vec![format!("{} signals handled inside", num(p.signals_inside))];
         match p.waited {
-            Some(w) if !p.overlapped => evidence.push(format!("waiter in after {}, once out", ms(w))),
-            Some(w) => evidence.push(format!("waiter in after {}: INSIDE", ms(w))),
+            Some(w) => {
+                evidence.push(format!("waiter in after {},", ms(w)));
+                evidence.push(if p.overlapped {
+                    "WHILE THE HOLDER WAS INSIDE".into()
+                } else {
+                    "when the holder left".into()
+                });
+            }
             None => evidence.push("waiter never asked".into()),
         }
-        Cell { verdict: works_if(!p.overlapped && p.waited.is_some()), expected: "works", evidence }
+        Cell {
+            verdict: works_if(!p.overlapped && p.waited.is_some()),
+            expected: "works",
+            evidence,
+        }
     };
     Row {
         property: &["exclusion across preemption"],
@@ -388,7 +453,9 @@ fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
     struct Shared {
         inside: AtomicBool,
     }
-    let s: &'static Shared = Box::leak(Box::new(Shared { inside: AtomicBool::new(false) }));
+    let s: &'static Shared = Box::leak(Box::new(Shared {
+        inside: AtomicBool::new(false),
+    }));
     let holder = spawn("holder", move || {
         let nice = if priorities { set_nice(19) } else { 0 };
         lock.lock();
@@ -415,7 +482,13 @@ fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
     });
     let (holder_told, holder_nice) = holder.join().unwrap_or((false, 0));
     let (entered_while_blocked, waited, waiter_nice) = waiter.join().unwrap_or((false, None, 0));
-    Blocked { entered_while_blocked, waited, holder_told, holder_nice, waiter_nice }
+    Blocked {
+        entered_while_blocked,
+        waited,
+        holder_told,
+        holder_nice,
+        waiter_nice,
+    }
 }
 
 fn waited_line(b: &Blocked) -> String {
@@ -439,12 +512,27 @@ fn voluntary_blocking() -> Row {
             let told = if b.holder_told { "yes" } else { "no" };
             evidence.push(format!("holder told it lost it: {told}"));
         }
-        let verdict = if b.entered_while_blocked { expected_when_entered } else { "works" };
-        Cell { verdict, expected: if kind == Kind::Token { "fails (by design)" } else { "works" }, evidence }
+        let verdict = if b.entered_while_blocked {
+            expected_when_entered
+        } else {
+            "works"
+        };
+        Cell {
+            verdict,
+            expected: if kind == Kind::Token {
+                "fails (by design)"
+            } else {
+                "works"
+            },
+            evidence,
+        }
     };
     Row {
         property: &["exclusion across voluntary", "blocking"],
-        setup: vec![format!("holder sleeps {} ms inside", BLOCK.as_millis()), "(nanosleep); a waiter asks".into()],
+        setup: vec![
+            format!("holder sleeps {} ms inside", BLOCK.as_millis()),
+            "(nanosleep); a waiter asks".into(),
+        ],
         tokens: cell(Kind::Token, "fails (by design)"),
         mutexes: cell(Kind::Mutex, "fails"),
     }
@@ -456,7 +544,11 @@ fn priority_inversion() -> Row {
     let mut cell = |kind| {
         let b = blocked(Lock::new(kind, c"L"), BLOCK, true);
         nices = (b.holder_nice, b.waiter_nice);
-        let when = if b.entered_while_blocked { "while the holder slept" } else { "when the holder woke" };
+        let when = if b.entered_while_blocked {
+            "while the holder slept"
+        } else {
+            "when the holder woke"
+        };
         Cell {
             verdict: if b.entered_while_blocked { "yes" } else { "no" },
             expected: if kind == Kind::Token { "yes" } else { "no" },
@@ -529,7 +621,9 @@ fn deadlock() -> Row {
     const TOKEN_ROUNDS: usize = 20;
     const MUTEX_LIMIT: Duration = Duration::from_secs(1);
     let (a, b) = (Lock::new(Kind::Token, c"A"), Lock::new(Kind::Token, c"B"));
-    let times: Vec<Duration> = (0..TOKEN_ROUNDS).map_while(|_| abba(a, b, DEADLINE)).collect();
+    let times: Vec<Duration> = (0..TOKEN_ROUNDS)
+        .map_while(|_| abba(a, b, DEADLINE))
+        .collect();
     let all = times.len() == TOKEN_ROUNDS;
     let mut evidence = vec![format!("{} of {TOKEN_ROUNDS} rounds finished", times.len())];
     if let Some(slowest) = times.iter().max() {
@@ -538,12 +632,20 @@ fn deadlock() -> Row {
     if !all {
         evidence.push(format!("a round stuck > {} s", DEADLINE.as_secs()));
     }
-    let tokens = Cell { verdict: if all { "yes" } else { "no" }, expected: "yes", evidence };
+    let tokens = Cell {
+        verdict: if all { "yes" } else { "no" },
+        expected: "yes",
+        evidence,
+    };
 
     let (a, b) = (Lock::new(Kind::Mutex, c"A"), Lock::new(Kind::Mutex, c"B"));
     let m = abba(a, b, MUTEX_LIMIT);
     let mutexes = match m {
-        Some(t) => Cell { verdict: "yes", expected: "no", evidence: vec![format!("1 round finished in {}", ms(t))] },
+        Some(t) => Cell {
+            verdict: "yes",
+            expected: "no",
+            evidence: vec![format!("1 round finished in {}", ms(t))],
+        },
         None => Cell {
             verdict: "no",
             expected: "no",
@@ -567,21 +669,44 @@ fn deadlock() -> Row {
 }
 
 /// A row that could not be measured here.
-fn unmeasured(property: &'static [&'static str], tok: &'static str, mtx: &'static str, why: &str) -> Row {
-    let cell = |expected| Cell { verdict: "not measured", expected, evidence: vec![why.to_string()] };
-    Row { property, setup: vec![], tokens: cell(tok), mutexes: cell(mtx) }
+fn unmeasured(
+    property: &'static [&'static str],
+    tok: &'static str,
+    mtx: &'static str,
+    why: &str,
+) -> Row {
+    let cell = |expected| Cell {
+        verdict: "not measured",
+        expected,
+        evidence: vec![why.to_string()],
+    };
+    Row {
+        property,
+        setup: vec![],
+        tokens: cell(tok),
+        mutexes: cell(mtx),
+    }
 }
 
 /// Measure and print every row; the number of cells that differ from SPEC.
 pub fn run() -> usize {
     print_header();
-    let rows: [fn() -> Row; 6] =
-        [timeslicing, other_cpus, preemption, voluntary_blocking, deadlock, priority_inversion];
+    let rows: [fn() -> Row; 6] = [
+        timeslicing,
+        other_cpus,
+        preemption,
+        voluntary_blocking,
+        deadlock,
+        priority_inversion,
+    ];
     let mut mismatches = 0;
     for f in rows {
         let row = f();
         print_row(&row);
-        mismatches += [&row.tokens, &row.mutexes].iter().filter(|c| c.verdict != c.expected).count();
+        mismatches += [&row.tokens, &row.mutexes]
+            .iter()
+            .filter(|c| c.verdict != c.expected)
+            .count();
     }
     mismatches
 }

@@ -64,12 +64,12 @@ impl Timeline {
                 text: UnsafeCell::new(([0; TEXT], 0)),
             })
             .collect();
-        Box::leak(Box::new(Timeline { start: Instant::now(), next: AtomicUsize::new(0), slots, done: AtomicBool::new(false) }))
-    }
-
-    /// Milliseconds since the timeline started.
-    pub fn ms(&self) -> f64 {
-        self.start.elapsed().as_secs_f64() * 1e3
+        Box::leak(Box::new(Timeline {
+            start: Instant::now(),
+            next: AtomicUsize::new(0),
+            slots,
+            done: AtomicBool::new(false),
+        }))
     }
 
     /// Record an event of the calling thread (named by its thread name).
@@ -77,7 +77,9 @@ impl Timeline {
     pub fn event(&self, args: fmt::Arguments) {
         let at = self.start.elapsed().as_micros() as u64;
         let i = self.next.fetch_add(1, Relaxed);
-        let Some(slot) = self.slots.get(i) else { return };
+        let Some(slot) = self.slots.get(i) else {
+            return;
+        };
         let cur = thread::current();
         // SAFETY: index i is ours alone until `ready` is set.
         let _ = Fixed(unsafe { &mut *slot.who.get() }).write_str(cur.name().unwrap_or("?"));
@@ -92,7 +94,7 @@ impl Timeline {
             .name("printer".into())
             .spawn(move || {
                 let mut out = std::io::stdout();
-                let _ = writeln!(out, "     time  thread  event");
+                let _ = writeln!(out, "  {:>10}  {:<6}  event", "time", "thread");
                 let mut i = 0;
                 loop {
                     let finished = self.done.load(Acquire);
