@@ -138,6 +138,59 @@ static inline void *join_thread(pthread_t t) {
     return ret;
 }
 
+/* ---- Asking another thread, without blocking, whether it can take a token.
+ *
+ * A test that holds tokens must not wait for a helper with pthread_join or
+ * a condition variable: blocking releases its tokens (that is the point of
+ * the library) and would spoil the answer. So one long-lived helper thread,
+ * which holds nothing and may block, waits on a semaphore for a question;
+ * the asker posts (never blocks) and spins for the answer. */
+
+#include <semaphore.h>
+
+static struct {
+    pthread_once_t once;
+    sem_t ask;
+    lwkt_token_t tok;
+    int shared;
+    atomic_int asked, answered, got;
+} check_prober = {PTHREAD_ONCE_INIT};
+
+static inline void *check_prober_main(void *arg) {
+    (void)arg;
+    for (int n = 1;; n++) {
+        while (sem_wait(&check_prober.ask) != 0) {
+        }
+        lwkt_token_t tok = check_prober.tok;
+        int got = check_prober.shared ? lwkt_trytoken_shared(tok) : lwkt_trytoken(tok);
+        if (got)
+            lwkt_reltoken(tok);
+        atomic_store(&check_prober.got, got);
+        atomic_store(&check_prober.answered, n);
+    }
+    return NULL;
+}
+
+static inline void check_prober_start(void) {
+    pthread_t t;
+    CHECK(sem_init(&check_prober.ask, 0, 0) == 0);
+    CHECK(pthread_create(&t, NULL, check_prober_main, NULL) == 0);
+    CHECK(pthread_detach(t) == 0);
+}
+
+/* Could another thread take tok (shared when `shared`) right now? It takes
+ * and releases it at once if so. The caller keeps running (and its tokens). */
+static inline int other_thread_can_take(lwkt_token_t tok, int shared) {
+    pthread_once(&check_prober.once, check_prober_start);
+    check_prober.tok = tok;
+    check_prober.shared = shared;
+    int n = atomic_load(&check_prober.asked) + 1;
+    atomic_store(&check_prober.asked, n);
+    CHECK(sem_post(&check_prober.ask) == 0);
+    SPIN_UNTIL_COND(atomic_load(&check_prober.answered) == n);
+    return atomic_load(&check_prober.got);
+}
+
 int lwkt_test_main(int argc, char **argv);
 
 #endif

@@ -33,8 +33,14 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 // Where things are
 // ---------------------------------------------------------------------------
 
-/// The directory holding the liblwkt.so built with this test
+/// The directory holding liblwkt.so for this test's profile
 /// (target/<profile>/, the parent of the test's own deps/ directory).
+///
+/// Cargo does not build a cdylib-only library for integration tests, so a
+/// plain `cargo test` would run the C tests against a stale liblwkt.so (or
+/// none). The first test to get here therefore runs `cargo build --lib`
+/// for the same profile and target directory (up to date: well under a
+/// second).
 fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -44,13 +50,46 @@ fn lib_dir() -> &'static Path {
             .and_then(Path::parent)
             .expect("target/<profile>/deps/..")
             .to_path_buf();
+        build_library(&dir);
         assert!(
             dir.join("liblwkt.so").is_file(),
-            "{} has no liblwkt.so: build the library (cargo build) first",
+            "{} has no liblwkt.so after cargo build --lib",
             dir.display()
         );
         dir
     })
+}
+
+/// `cargo build --lib` into `profile_dir` (target/<profile>/).
+fn build_library(profile_dir: &Path) {
+    if std::env::var_os("LWKT_TEST_NO_BUILD").is_some() {
+        return; // the caller built it (for example with other flags)
+    }
+    let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--quiet"])
+        .current_dir(MANIFEST_DIR)
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn lib_path() -> PathBuf {
