@@ -349,13 +349,13 @@ static inline void hk_run_one(const struct hk_case *c, int with_tokens) {
         }
     }
 
+    HCHECK_EQ(h, pthread_join(helper, NULL), 0); /* its unblock is complete */
     if (c->check) {
         c->check(h, ret, err);
     } else {
         HCHECK_EQ(h, ret, c->want);
         HCHECK_EQ(h, err, c->err ? c->err : HK_SENTINEL);
     }
-    HCHECK_EQ(h, pthread_join(helper, NULL), 0);
     syscall(SYS_getpid); /* lets a signal still pending for us run now */
     if (c->cleanup)
         c->cleanup(h);
