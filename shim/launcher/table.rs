@@ -338,10 +338,12 @@ struct Preempted {
 fn preempted(lock: Lock, hold: Duration) -> Preempted {
     struct Shared {
         holder: AtomicU64,
+        waiter_asks: AtomicBool,
         stop_signals: AtomicBool,
     }
     let s: &'static Shared = Box::leak(Box::new(Shared {
         holder: AtomicU64::new(0),
+        waiter_asks: AtomicBool::new(false),
         stop_signals: AtomicBool::new(false),
     }));
     HOLDER_INSIDE.store(false, SeqCst);
@@ -351,7 +353,9 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
             .store(unsafe { libc::pthread_self() } as u64, SeqCst);
         lock.lock();
         HOLDER_INSIDE.store(true, SeqCst);
-        // Run (never block) inside the critical section.
+        // Run (never block) inside the critical section, for `hold` once
+        // the waiter is about to ask (however late it gets a CPU).
+        spin_until(|| s.waiter_asks.load(SeqCst), DEADLINE);
         let end = Instant::now() + hold;
         while Instant::now() < end {
             std::hint::spin_loop();
@@ -365,6 +369,7 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
         if !spin_until(|| HOLDER_INSIDE.load(SeqCst), DEADLINE) {
             return (false, None);
         }
+        s.waiter_asks.store(true, SeqCst);
         let t0 = Instant::now();
         lock.lock();
         let overlapped = HOLDER_INSIDE.load(SeqCst);
@@ -452,15 +457,21 @@ fn set_nice(nice: c_int) -> c_int {
 fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
     struct Shared {
         inside: AtomicBool,
+        waiter_asks: AtomicBool,
     }
     let s: &'static Shared = Box::leak(Box::new(Shared {
         inside: AtomicBool::new(false),
+        waiter_asks: AtomicBool::new(false),
     }));
     let holder = spawn("holder", move || {
         let nice = if priorities { set_nice(19) } else { 0 };
         lock.lock();
         let mark = api::mark();
         s.inside.store(true, SeqCst);
+        // Block once the waiter is about to ask (however late it gets a
+        // CPU), so that it asks while the holder is blocked. Spinning until
+        // then keeps the lock: the holder is running.
+        spin_until(|| s.waiter_asks.load(SeqCst), DEADLINE);
         // Blocks in nanosleep: with a token, the hook releases it.
         thread::sleep(block);
         s.inside.store(false, SeqCst);
@@ -473,6 +484,7 @@ fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
         if !spin_until(|| s.inside.load(SeqCst), DEADLINE) {
             return (false, None, nice);
         }
+        s.waiter_asks.store(true, SeqCst);
         let t0 = Instant::now();
         lock.lock();
         let entered = s.inside.load(SeqCst);
@@ -531,7 +543,7 @@ fn voluntary_blocking() -> Row {
         property: &["exclusion across voluntary", "blocking"],
         setup: vec![
             format!("holder sleeps {} ms inside", BLOCK.as_millis()),
-            "(nanosleep); a waiter asks".into(),
+            "(nanosleep) as a waiter asks".into(),
         ],
         tokens: cell(Kind::Token, "fails (by design)"),
         mutexes: cell(Kind::Mutex, "fails"),
@@ -561,7 +573,7 @@ fn priority_inversion() -> Row {
         property: &["avoids priority inversion", "(holder blocked)"],
         setup: vec![
             format!("low-priority holder (nice {})", nices.0),
-            format!("blocks {} ms; high-priority", BLOCK.as_millis()),
+            format!("blocks {} ms as a high-priority", BLOCK.as_millis()),
             format!("waiter (nice {}) asks", nices.1),
         ],
         tokens,
