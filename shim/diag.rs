@@ -107,7 +107,78 @@ pub fn misuse(call: &str, tok: *const Token, what: fmt::Arguments<'_>) -> ! {
     let _ = crate::thread::write_held(&mut line);
     let _ = line.write_str("; aborting");
     line.emit();
+    if crate::config::DEBUG.load(core::sync::atomic::Ordering::Relaxed) {
+        backtrace_to_stderr();
+    }
     sys::abort()
+}
+
+extern "C" {
+    fn backtrace(buf: *mut *mut libc::c_void, size: libc::c_int) -> libc::c_int;
+    fn backtrace_symbols_fd(buf: *const *mut libc::c_void, size: libc::c_int, fd: libc::c_int);
+}
+
+/// `LWKT_DEBUG`: the calling thread's stack, one frame a line.
+#[cold]
+pub fn backtrace_to_stderr() {
+    let mut frames = [core::ptr::null_mut(); 32];
+    let n = unsafe { backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int) };
+    sys::write_stderr(b"lwkt: backtrace:\n");
+    unsafe { backtrace_symbols_fd(frames.as_ptr(), n, 2) };
+}
+
+/// `LWKT_DEBUG`: the first return address on the stack that is not in this
+/// library (the program's call into the token API), or 0.
+#[cold]
+pub fn caller_outside_library() -> usize {
+    let mut frames = [core::ptr::null_mut(); 12];
+    let n = unsafe { backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int) };
+    let ours = object_base(caller_outside_library as *const () as usize);
+    frames[..n.max(0) as usize]
+        .iter()
+        .map(|&pc| pc as usize)
+        .find(|&pc| object_base(pc) != ours)
+        .unwrap_or(0)
+}
+
+fn object_base(pc: usize) -> usize {
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    if unsafe { libc::dladdr(pc as *const libc::c_void, &mut info) } == 0 {
+        return 0;
+    }
+    info.dli_fbase as usize
+}
+
+/// A code address as "object(symbol+0xoff)" for messages.
+pub struct CodeAddr(pub usize);
+
+impl fmt::Display for CodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+        if self.0 == 0 || unsafe { libc::dladdr(self.0 as *const libc::c_void, &mut info) } == 0 {
+            return write!(f, "{:#x}", self.0);
+        }
+        let cstr = |p: *const libc::c_char| {
+            if p.is_null() {
+                "?"
+            } else {
+                core::str::from_utf8(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+                    .unwrap_or("?")
+            }
+        };
+        let obj = cstr(info.dli_fname);
+        let obj = obj.rsplit('/').next().unwrap_or(obj);
+        if info.dli_sname.is_null() {
+            write!(f, "{obj}+{:#x}", self.0 - info.dli_fbase as usize)
+        } else {
+            write!(
+                f,
+                "{obj}({}+{:#x})",
+                cstr(info.dli_sname),
+                self.0 - info.dli_saddr as usize
+            )
+        }
+    }
 }
 
 /// A warning line that does not stop the program.

@@ -12,16 +12,20 @@
 //! - `capi`: the exported token(9) API;
 //! - `hooks`: the interposed blocking calls of libc;
 //! - `diag`: one-line misuse reports and warnings;
+//! - `config`: the `LWKT_*` environment variables;
+//! - `stats`: the `LWKT_STATS` report;
 //! - `sys`: raw system calls (the shim never calls its own hooks).
 
 #![allow(clippy::missing_safety_doc)]
 
 pub mod capi;
+mod config;
 mod diag;
 // The test harness is an executable: exporting `read` & co. from it would
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
 mod hooks;
+mod stats;
 mod sys;
 #[cfg(test)]
 mod tests;
@@ -31,6 +35,8 @@ mod token;
 /// Runs when the library is loaded (linked or preloaded), before `main`.
 #[ctor::ctor]
 fn init() {
+    config::init_process();
+    stats::init_process();
     token::init_process();
     thread::init_process();
     #[cfg(not(test))]

@@ -318,7 +318,7 @@ fn release_all_and_retake_restore_modes_and_counts() {
         lwkt_gettoken(&mut *a);
         lwkt_gettoken_shared(&mut *b);
         lwkt_gettoken(&mut *a);
-        let r = tstate::release_all();
+        let r = tstate::release_all("test");
         assert!(!tstate::holds_tokens());
         assert_eq!(a.t_word, 0);
         assert_eq!(b.t_word, 0);

@@ -25,6 +25,7 @@ use core::sync::atomic::{compiler_fence, AtomicUsize, Ordering::*};
 use crate::diag::{self, Desc};
 use crate::sys;
 use crate::token::{Busy, Mode, Token, PROCESS_ID};
+use crate::{config, stats};
 
 /// Per-thread reference limit (SPEC S10: at least 64).
 pub const MAX_REFS: usize = 64;
@@ -75,6 +76,12 @@ pub struct ThreadState {
     /// For each released primary reference: the token's `t_seq` when it was
     /// released, plus our own acquisitions since (0: not to be checked).
     seq_at_release: [u64; MAX_REFS],
+    /// When each primary reference's word was taken (statistics only).
+    acquired_ns: [u64; MAX_REFS],
+    /// `LWKT_CHAOS`: this thread's random sequence (0 until first used).
+    chaos_rng: u64,
+    /// `LWKT_DEBUG`: where the program took each reference.
+    taken_at: [usize; MAX_REFS],
 }
 
 thread_local! {
@@ -86,6 +93,9 @@ thread_local! {
             losses: 0,
             refs: [TokRef::EMPTY; MAX_REFS],
             seq_at_release: [0; MAX_REFS],
+            acquired_ns: [0; MAX_REFS],
+            chaos_rng: 0,
+            taken_at: [0; MAX_REFS],
         })
     };
 }
@@ -150,6 +160,9 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
         // Any non-null value makes the destructor run at thread exit.
         libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void);
     }
+    if config::stats_on() {
+        stats::thread_started();
+    }
     *slot = p;
     &mut *p
 }
@@ -175,6 +188,38 @@ pub fn init_process() {
 }
 
 impl ThreadState {
+    /// Statistics, hold warnings and debug: note when and where the
+    /// reference was taken.
+    #[cold]
+    fn on_acquire(&mut self, i: usize, tok: *const Token, flags: u32) {
+        if config::debug() {
+            self.taken_at[i] = diag::caller_outside_library();
+        }
+        if flags & R_PRIMARY != 0 {
+            self.acquired_ns[i] = sys::now_ns();
+        }
+        if config::stats_on() {
+            stats::acquired(tok, flags & R_EXCL != 0, self.depth);
+        }
+    }
+
+    /// Statistics and hold warnings: the word of reference `i` is released.
+    #[cold]
+    fn on_word_release(&mut self, i: usize) {
+        let tok = self.refs[i].tok;
+        let held = sys::now_ns().saturating_sub(self.acquired_ns[i]);
+        stats::held(tok, held);
+        let limit_ms = config::HOLD_WARN_MS.load(Relaxed) as u64;
+        if limit_ms != 0 && held > limit_ms * 1_000_000 {
+            diag::warn(format_args!(
+                "{} held {} ms without blocking by {} (LWKT_DEBUG=hold_ms={limit_ms})",
+                Desc(tok),
+                held / 1_000_000,
+                diag::ThreadName
+            ));
+        }
+    }
+
     /// The thread's id (set when the state was first used).
     #[inline(always)]
     fn me(&self) -> u32 {
@@ -195,7 +240,7 @@ impl ThreadState {
     }
 
     #[inline(always)]
-    fn push(&mut self, call: &str, tok: *const Token, flags: u32) {
+    fn push(&mut self, call: &'static str, tok: *const Token, flags: u32) {
         let d = self.depth as usize;
         if d == MAX_REFS {
             diag::misuse(
@@ -213,12 +258,15 @@ impl ThreadState {
         // A signal handler that interrupts us must see a complete entry.
         compiler_fence(SeqCst);
         self.depth = d as u32 + 1;
+        if config::timing() {
+            self.on_acquire(d, tok, flags);
+        }
     }
 }
 
 /// `lwkt_gettoken` / `lwkt_gettoken_shared`.
 #[inline(always)]
-pub fn get(call: &str, tok: *const Token, mode: Mode) {
+pub fn get(call: &'static str, tok: *const Token, mode: Mode) {
     let st = state();
     let me = st.me();
     match unsafe { &*tok }.try_acquire(mode, me) {
@@ -233,7 +281,7 @@ pub fn get(call: &str, tok: *const Token, mode: Mode) {
 
 /// `lwkt_trytoken`: like `get`, but fails instead of waiting, and never
 /// releases the thread's other tokens.
-pub fn try_get(call: &str, tok: *const Token, mode: Mode) -> bool {
+pub fn try_get(call: &'static str, tok: *const Token, mode: Mode) -> bool {
     let st = state();
     let me = st.me();
     match unsafe { &*tok }.try_acquire(mode, me) {
@@ -258,7 +306,7 @@ fn primary_flags(mode: Mode) -> u32 {
 #[cold]
 fn take_recursive(
     st: &mut ThreadState,
-    call: &str,
+    call: &'static str,
     tok: *const Token,
     mode: Mode,
     busy: Busy,
@@ -286,6 +334,9 @@ fn take_recursive(
         }
         Busy::Shared if st.find_live(tok).is_some() => {
             if mode == Mode::Exclusive {
+                if config::debug() {
+                    warn_shared_elsewhere(st, tok);
+                }
                 diag::misuse(
                     call,
                     tok,
@@ -301,11 +352,26 @@ fn take_recursive(
     }
 }
 
+/// `LWKT_DEBUG`: an exclusive request meets the thread's own shared hold,
+/// taken in another frame: say where.
+#[cold]
+fn warn_shared_elsewhere(st: &ThreadState, tok: *const Token) {
+    let lo = st.released_below as usize;
+    if let Some(i) = (lo..st.depth as usize).find(|&i| st.refs[i].tok == tok) {
+        diag::warn(format_args!(
+            "{} requested exclusively by {}, which holds it shared, taken at {}",
+            Desc(tok),
+            diag::ThreadName,
+            diag::CodeAddr(st.taken_at[i])
+        ));
+    }
+}
+
 /// Contention (SPEC S4): release everything, wait, and retake all with the
 /// new reference on top.
 #[cold]
-fn wait_for(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode) {
-    let released = release_all();
+fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Token, mode: Mode) {
+    let released = release_all(call);
     st.push(call, tok, primary_flags(mode));
     // Never held: nothing to compare when it is taken.
     st.seq_at_release[st.depth as usize - 1] = 0;
@@ -322,7 +388,7 @@ fn wait_for(st: &mut ThreadState, call: &str, tok: *const Token, mode: Mode) {
 
 /// `lwkt_reltoken`: release the most recent reference, which must be `tok`.
 #[inline(always)]
-pub fn rel(call: &str, tok: *const Token) {
+pub fn rel(call: &'static str, tok: *const Token) {
     let st = state();
     let d = st.depth as usize;
     if d == 0 {
@@ -348,6 +414,9 @@ pub fn rel(call: &str, tok: *const Token) {
     }
     let t = unsafe { &*tok };
     if top.is_primary() {
+        if config::timing() {
+            st.on_word_release(d - 1);
+        }
         match top.word_mode() {
             Mode::Exclusive => t.release_exclusive(),
             Mode::Shared => t.release_shared(),
@@ -373,6 +442,33 @@ fn downgrade_if_last_exclusive(st: &mut ThreadState, tok: *const Token) {
             unsafe { &*tok }.downgrade();
         }
     }
+}
+
+/// Threads that have used tokens, in order: seeds each thread's chaos.
+static THREAD_ORDINAL: AtomicUsize = AtomicUsize::new(0);
+
+/// `LWKT_CHAOS`: give every token away and let other threads run, then
+/// take them back, as if the hooked call had blocked. How long the thread
+/// stands back comes from the seed, so a failing run can be replayed.
+#[cold]
+pub fn chaos_cycle() {
+    let st = state();
+    if st.chaos_rng == 0 {
+        let n = THREAD_ORDINAL.fetch_add(1, Relaxed) as u64 + 1;
+        st.chaos_rng =
+            (config::CHAOS_SEED.load(Relaxed) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
+    }
+    // xorshift64
+    let mut x = st.chaos_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    st.chaos_rng = x;
+    let tokens = release_all("chaos");
+    for _ in 0..1 + x % 4 {
+        unsafe { sys::syscall3(libc::SYS_sched_yield, 0, 0, 0) };
+    }
+    retake(tokens, "chaos");
 }
 
 /// `lwkt_token_swap`: exchange the two most recent references.
@@ -434,7 +530,7 @@ pub struct Released {
 
 /// Release every live reference of the calling thread (it is about to
 /// block). Signal-safe: the boundary moves before any word is released.
-pub fn release_all() -> Released {
+pub fn release_all(why: &'static str) -> Released {
     let st = state();
     let below = st.released_below;
     let upto = st.depth;
@@ -450,6 +546,10 @@ pub fn release_all() -> Released {
     // would.
     for i in (below as usize..upto as usize).rev() {
         if st.refs[i].is_primary() {
+            if config::timing() {
+                st.on_word_release(i);
+                stats::released_on_block(st.refs[i].tok, why);
+            }
             give_back_one(&st.refs[i]);
         }
     }
@@ -458,7 +558,7 @@ pub fn release_all() -> Released {
 
 /// Take back what `release_all` released (and any reference pushed as not
 /// yet held), all or nothing, in order; then the thread runs again.
-pub fn retake(r: Released, call: &str) {
+pub fn retake(r: Released, call: &'static str) {
     let st = state();
     // References popped meanwhile (cancellation cleanup) are gone.
     let upto = r.upto.min(st.depth) as usize;
@@ -485,7 +585,12 @@ pub fn retake(r: Released, call: &str) {
                         }
                     }
                 }
-                if !t.acquire_slow(rf.word_mode(), me) {
+                let started = if config::timing() { sys::now_ns() } else { 0 };
+                let acquired = t.acquire_slow(rf.word_mode(), me);
+                if config::stats_on() {
+                    stats::waited(rf.tok, sys::now_ns().saturating_sub(started));
+                }
+                if !acquired {
                     diag::misuse(
                         call,
                         rf.tok,
@@ -507,8 +612,17 @@ pub fn retake(r: Released, call: &str) {
             if t.seq().load(Relaxed) != at_release.wrapping_add(1) {
                 st.losses = st.losses.wrapping_add(1);
                 st.refs[i].lost_at = st.losses;
+                if config::stats_on() {
+                    stats::lost(st.refs[i].tok);
+                }
             }
             st.seq_at_release[i] = 0;
+        }
+    }
+    if config::timing() {
+        let now = sys::now_ns();
+        for i in below..upto {
+            st.acquired_ns[i] = now;
         }
     }
     compiler_fence(SeqCst);

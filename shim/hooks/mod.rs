@@ -35,7 +35,7 @@ pub fn init_process() {}
 #[inline(never)]
 pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
     let saved = sys::errno();
-    let tokens = thread::release_all();
+    let tokens = thread::release_all(hook);
     sys::set_errno(saved);
     let out = call();
     let e = sys::errno();
@@ -45,9 +45,15 @@ pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
 }
 
 /// Does the calling thread hold tokens? The hooks' only cost otherwise.
+/// Under `LWKT_CHAOS`, a holder also gives its tokens away here, blocking
+/// or not, so that code which forgets to re-validate fails in tests.
 #[inline(always)]
 pub fn holding() -> bool {
-    thread::holds_tokens()
+    let held = thread::holds_tokens();
+    if held && crate::config::chaos() {
+        thread::chaos_cycle();
+    }
+    held
 }
 
 /// What the non-blocking attempt of a call found.

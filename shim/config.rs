@@ -1,0 +1,171 @@
+//! The `LWKT_*` environment variables, read once when the library loads.
+//!
+//! A value that is not one of the accepted forms stops the program at
+//! start-up with one line naming the variable and the forms (SPEC section
+//! 5): a typo must not silently leave a feature off.
+
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+
+use crate::diag::Line;
+use crate::sys;
+
+/// Where the statistics report goes (`LWKT_STATS`).
+pub const STATS_OFF: u8 = 0;
+pub const STATS_STDERR: u8 = 1;
+pub const STATS_FILE: u8 = 2;
+pub const STATS_JSON: u8 = 3;
+
+pub static STATS: AtomicU8 = AtomicU8::new(STATS_OFF);
+/// `LWKT_DEBUG`: richer misuse reports.
+pub static DEBUG: AtomicBool = AtomicBool::new(false);
+/// `LWKT_DEBUG=hold_ms=N`: warn about holds longer than N ms (0: never).
+pub static HOLD_WARN_MS: AtomicU32 = AtomicU32::new(0);
+/// `LWKT_CHAOS=SEED`: release and retake at every hook; 0 is off.
+pub static CHAOS_SEED: AtomicU64 = AtomicU64::new(0);
+/// `LWKT_CATCHALL`: false when set to 0.
+pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
+
+/// Anything per-acquisition to record (statistics, debug)? Read on the
+/// fast path: one load of a global.
+pub static TIMING: AtomicBool = AtomicBool::new(false);
+
+/// The path of the statistics report (NUL-terminated), when it goes to a
+/// file.
+pub static mut STATS_PATH: [u8; 4096] = [0; 4096];
+
+#[inline(always)]
+pub fn chaos() -> bool {
+    CHAOS_SEED.load(Relaxed) != 0
+}
+
+#[inline(always)]
+pub fn debug() -> bool {
+    DEBUG.load(Relaxed)
+}
+
+#[inline(always)]
+pub fn timing() -> bool {
+    TIMING.load(Relaxed)
+}
+
+pub fn stats_on() -> bool {
+    STATS.load(Relaxed) != STATS_OFF
+}
+
+fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    }
+}
+
+/// Stop the program: the variable's value is not one of `forms`.
+fn reject(var: &str, value: &[u8], forms: &str) -> ! {
+    use core::fmt::Write;
+    let mut line = Line::new();
+    let v = core::str::from_utf8(value).unwrap_or("(not UTF-8)");
+    let _ = write!(line, "lwkt: {var}={v}: not understood; accepted: {forms}");
+    line.emit();
+    unsafe { libc::_exit(2) }
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64))
+}
+
+pub fn init_process() {
+    const STATS_FORMS: &str = "1 (report to stderr), a file path containing '/', json:PATH, or 0";
+    if let Some(v) = getenv(c"LWKT_STATS") {
+        let (mode, path) = match v {
+            b"" | b"0" => (STATS_OFF, &b""[..]),
+            b"1" => (STATS_STDERR, &b""[..]),
+            _ if v.starts_with(b"json:") && v.len() > 5 => (STATS_JSON, &v[5..]),
+            _ if v.contains(&b'/') => (STATS_FILE, v),
+            _ => reject("LWKT_STATS", v, STATS_FORMS),
+        };
+        if path.len() >= 4095 {
+            reject("LWKT_STATS", v, STATS_FORMS);
+        }
+        // SAFETY: written once, before any thread of ours reads it.
+        unsafe {
+            let dst = &mut *core::ptr::addr_of_mut!(STATS_PATH);
+            dst[..path.len()].copy_from_slice(path);
+            dst[path.len()] = 0;
+        }
+        STATS.store(mode, Relaxed);
+    }
+
+    const DEBUG_FORMS: &str = "1, 0, hold_ms=N, or a comma-separated list of them";
+    if let Some(v) = getenv(c"LWKT_DEBUG") {
+        for item in v.split(|&b| b == b',') {
+            match item {
+                b"" | b"0" => {}
+                b"1" => DEBUG.store(true, Relaxed),
+                _ if item.starts_with(b"hold_ms=") => match parse_u64(&item[8..]) {
+                    Some(ms) if ms > 0 && ms <= u32::MAX as u64 => {
+                        DEBUG.store(true, Relaxed);
+                        HOLD_WARN_MS.store(ms as u32, Relaxed);
+                    }
+                    _ => reject("LWKT_DEBUG", v, DEBUG_FORMS),
+                },
+                _ => reject("LWKT_DEBUG", v, DEBUG_FORMS),
+            }
+        }
+    }
+
+    if let Some(v) = getenv(c"LWKT_CATCHALL") {
+        match v {
+            b"0" => CATCHALL_WANTED.store(false, Relaxed),
+            b"" | b"1" => CATCHALL_WANTED.store(true, Relaxed),
+            _ => reject(
+                "LWKT_CATCHALL",
+                v,
+                "1 (on where the kernel allows) or 0 (symbol hooks only)",
+            ),
+        }
+    }
+
+    if let Some(v) = getenv(c"LWKT_CHAOS") {
+        match v {
+            b"" | b"0" => {}
+            _ => match parse_u64(v) {
+                Some(seed) => CHAOS_SEED.store(seed, Relaxed),
+                None => reject(
+                    "LWKT_CHAOS",
+                    v,
+                    "a decimal seed (release and retake at every hook), or 0",
+                ),
+            },
+        }
+    }
+
+    TIMING.store(stats_on() || DEBUG.load(Relaxed), Relaxed);
+
+    if DEBUG.load(Relaxed) {
+        announce();
+    }
+}
+
+/// `LWKT_DEBUG`: say which mode is in force.
+fn announce() {
+    use core::fmt::Write;
+    let mut line = Line::new();
+    let _ = write!(
+        line,
+        "lwkt: debug on (pid {}): blocking calls caught by symbol hooks only{}{}",
+        sys::getpid(),
+        if CATCHALL_WANTED.load(Relaxed) {
+            " (no catch-all in this build)"
+        } else {
+            " (LWKT_CATCHALL=0)"
+        },
+        if chaos() { "; chaos on" } else { "" },
+    );
+    line.emit();
+}
