@@ -5,6 +5,7 @@
 use crate::api::{self, Kind, Lock};
 use crate::demo::{poll_until, spin_until, DEADLINE};
 use std::ffi::c_int;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -88,7 +89,9 @@ fn num(v: u64) -> String {
 
 fn ms(d: Duration) -> String {
     let m = d.as_secs_f64() * 1e3;
-    if m < 1.0 {
+    if m < 0.01 {
+        format!("{:.1} µs", m * 1e3)
+    } else if m < 1.0 {
         format!("{:.0} µs", m * 1e3)
     } else if m < 10.0 {
         format!("{m:.2} ms")
@@ -431,8 +434,20 @@ fn preemption() -> Row {
 
 // ---------------------------------------------------------------------------
 // Voluntary blocking and priority inversion: the holder blocks inside its
-// critical section (std::thread::sleep, i.e. nanosleep) while another thread
-// asks for the lock.
+// critical section while another thread asks for the lock.
+
+/// How the holder blocks.
+#[derive(Clone, Copy, PartialEq)]
+enum Block {
+    /// In nanosleep (std::thread::sleep), for the stated time once the
+    /// waiter asks. Until then it runs (spins) inside, keeping the lock.
+    Sleep,
+    /// In read() on a pipe, from before the waiter asks until the main
+    /// thread writes, the stated time after the waiter asked: a holder that
+    /// gets little CPU (nice 19 on a busy machine) is blocked, not running,
+    /// when the waiter asks.
+    Read,
+}
 
 struct Blocked {
     /// Did the waiter get in while the holder was blocked inside?
@@ -454,7 +469,7 @@ fn set_nice(nice: c_int) -> c_int {
     }
 }
 
-fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
+fn blocked(lock: Lock, how: Block, block: Duration, priorities: bool) -> Blocked {
     struct Shared {
         inside: AtomicBool,
         waiter_asks: AtomicBool,
@@ -463,17 +478,22 @@ fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
         inside: AtomicBool::new(false),
         waiter_asks: AtomicBool::new(false),
     }));
+    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
     let holder = spawn("holder", move || {
         let nice = if priorities { set_nice(19) } else { 0 };
         lock.lock();
         let mark = api::mark();
         s.inside.store(true, SeqCst);
-        // Block once the waiter is about to ask (however late it gets a
-        // CPU), so that it asks while the holder is blocked. Spinning until
-        // then keeps the lock: the holder is running.
-        spin_until(|| s.waiter_asks.load(SeqCst), DEADLINE);
-        // Blocks in nanosleep: with a token, the hook releases it.
-        thread::sleep(block);
+        // Either call blocks: with a token, the hook releases it.
+        match how {
+            Block::Sleep => {
+                spin_until(|| s.waiter_asks.load(SeqCst), DEADLINE);
+                thread::sleep(block);
+            }
+            Block::Read => {
+                let _ = reader.read(&mut [0u8]);
+            }
+        }
         s.inside.store(false, SeqCst);
         let told = lock.lost_since(mark);
         lock.unlock();
@@ -492,6 +512,13 @@ fn blocked(lock: Lock, block: Duration, priorities: bool) -> Blocked {
         lock.unlock();
         (entered, Some(waited), nice)
     });
+    if how == Block::Read {
+        // The data the holder waits for comes `block` after the waiter
+        // asked (or at the deadline: never leave the holder stuck).
+        poll_until(|| s.waiter_asks.load(SeqCst), DEADLINE);
+        thread::sleep(block);
+        let _ = writer.write_all(b"x");
+    }
     let (holder_told, holder_nice) = holder.join().unwrap_or((false, 0));
     let (entered_while_blocked, waited, waiter_nice) = waiter.join().unwrap_or((false, None, 0));
     Blocked {
@@ -513,7 +540,7 @@ fn waited_line(b: &Blocked) -> String {
 fn voluntary_blocking() -> Row {
     const BLOCK: Duration = Duration::from_millis(50);
     let cell = |kind, expected_when_entered| {
-        let b = blocked(Lock::new(kind, c"L"), BLOCK, false);
+        let b = blocked(Lock::new(kind, c"L"), Block::Sleep, BLOCK, false);
         let mut evidence = vec![waited_line(&b)];
         if b.entered_while_blocked {
             evidence.push("while the holder slept".into());
@@ -554,12 +581,12 @@ fn priority_inversion() -> Row {
     const BLOCK: Duration = Duration::from_millis(100);
     let mut nices = (0, 0);
     let mut cell = |kind| {
-        let b = blocked(Lock::new(kind, c"L"), BLOCK, true);
+        let b = blocked(Lock::new(kind, c"L"), Block::Read, BLOCK, true);
         nices = (b.holder_nice, b.waiter_nice);
         let when = if b.entered_while_blocked {
-            "while the holder slept"
+            "while the holder was blocked"
         } else {
-            "when the holder woke"
+            "only once the holder left"
         };
         Cell {
             verdict: if b.entered_while_blocked { "yes" } else { "no" },
@@ -573,8 +600,9 @@ fn priority_inversion() -> Row {
         property: &["avoids priority inversion", "(holder blocked)"],
         setup: vec![
             format!("low-priority holder (nice {})", nices.0),
-            format!("blocks {} ms as a high-priority", BLOCK.as_millis()),
-            format!("waiter (nice {}) asks", nices.1),
+            "blocks in read() on a pipe; a".into(),
+            format!("high-priority waiter (nice {})", nices.1),
+            format!("asks; data comes {} ms later", BLOCK.as_millis()),
         ],
         tokens,
         mutexes,
