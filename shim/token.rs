@@ -140,7 +140,7 @@ impl Token {
         if w & SHARED != 0 {
             w & COUNT_MASK != 0
         } else {
-            w & (COUNT_MASK | EXCLREQ) == 0
+            w == EXCLREQ || w & (COUNT_MASK | EXCLREQ) == 0
         }
     }
 
@@ -156,10 +156,27 @@ impl Token {
                             .store(self.seq().load(Relaxed).wrapping_add(1), Relaxed);
                         Ok(())
                     }
+                    Err(EXCLREQ) => self.take_reserved(me),
                     Err(w) => Err(classify(w, me)),
                 }
             }
             Mode::Shared => self.try_acquire_shared(me),
+        }
+    }
+
+    /// The word is `EXCLREQ` alone: the last shared holder left while an
+    /// exclusive waiter waited. Free for exclusive requests only.
+    #[cold]
+    fn take_reserved(&self, me: u32) -> Result<(), Busy> {
+        match self
+            .word()
+            .compare_exchange(EXCLREQ, me as u64, Acquire, Relaxed)
+        {
+            Ok(_) => {
+                self.seq().fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Err(w) => Err(classify(w, me)),
         }
     }
 
@@ -235,7 +252,9 @@ impl Token {
         let mut w = self.word().load(Relaxed);
         loop {
             let new = if w & COUNT_MASK == COUNT_ONE {
-                0
+                // The last one out keeps the token reserved for the
+                // exclusive waiter that asked (S7), if any.
+                w & EXCLREQ
             } else {
                 w - COUNT_ONE
             };
@@ -330,6 +349,15 @@ impl Token {
                 let _ = self
                     .word()
                     .compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
+            }
+            if mode == Mode::Shared
+                && w == EXCLREQ
+                && (self.waiters().load(Relaxed) & 0xffff == 0 || FORKED.load(Relaxed))
+            {
+                // Reserved for an exclusive waiter that is gone (or lived
+                // in the parent of this fork child): free it.
+                let _ = self.word().compare_exchange(w, 0, Relaxed, Relaxed);
+                continue;
             }
             if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
                 && self.recover_dead_holder(w)

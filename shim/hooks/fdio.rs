@@ -286,10 +286,14 @@ pub unsafe extern "C" fn pwritev64(
     write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
 }
 
-/// Opening a FIFO blocks until the other end is opened; any other open is
-/// taken as not blocking.
-unsafe fn opens_blocking_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
-    if flags & (libc::O_NONBLOCK | libc::O_PATH) != 0 || path.is_null() {
+/// Is `path` a FIFO that this open may wait on? Opening a FIFO read-only or
+/// write-only waits for the other end; any other open is taken as not
+/// blocking.
+unsafe fn is_waiting_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
+    if flags & (libc::O_NONBLOCK | libc::O_PATH) != 0
+        || flags & libc::O_ACCMODE == libc::O_RDWR
+        || path.is_null()
+    {
         return false;
     }
     let mut st: libc::stat = core::mem::zeroed();
@@ -305,22 +309,53 @@ unsafe fn opens_blocking_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -
     r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
 }
 
+/// A FIFO open. Write-only has a probe: with O_NONBLOCK it succeeds when a
+/// reader is there (then the descriptor is made blocking, as asked) and
+/// fails with ENXIO when it would wait. Read-only has none: whether a
+/// writer will come cannot be known, so the tokens are released.
+unsafe fn fifo_open(
+    hook: &'static str,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        let fl = (flags | libc::O_NONBLOCK) as usize;
+        let fd = sys::syscall6(libc::SYS_openat, dirfd as usize, path as usize, fl, 0, 0, 0);
+        if fd >= 0 {
+            let now = sys::syscall3(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0);
+            sys::syscall3(
+                libc::SYS_fcntl,
+                fd as usize,
+                libc::F_SETFL as usize,
+                (now as usize) & !(libc::O_NONBLOCK as usize),
+            );
+            return fd as c_int;
+        }
+        if fd != -(libc::ENXIO as isize) {
+            return c_result(fd) as c_int;
+        }
+    }
+    released(hook, real)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     let f = real::open::get();
-    if !holding() || !opens_blocking_fifo(libc::AT_FDCWD, path, flags) {
+    if !holding() || !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
         return f(path, flags, mode);
     }
-    released("open", || f(path, flags, mode))
+    fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     let f = real::open64::get();
-    if !holding() || !opens_blocking_fifo(libc::AT_FDCWD, path, flags) {
+    if !holding() || !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
         return f(path, flags, mode);
     }
-    released("open", || f(path, flags, mode))
+    fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode))
 }
 
 #[no_mangle]
@@ -331,10 +366,10 @@ pub unsafe extern "C" fn openat(
     mode: mode_t,
 ) -> c_int {
     let f = real::openat::get();
-    if !holding() || !opens_blocking_fifo(dirfd, path, flags) {
+    if !holding() || !is_waiting_fifo(dirfd, path, flags) {
         return f(dirfd, path, flags, mode);
     }
-    released("openat", || f(dirfd, path, flags, mode))
+    fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode))
 }
 
 #[no_mangle]
@@ -345,10 +380,10 @@ pub unsafe extern "C" fn openat64(
     mode: mode_t,
 ) -> c_int {
     let f = real::openat64::get();
-    if !holding() || !opens_blocking_fifo(dirfd, path, flags) {
+    if !holding() || !is_waiting_fifo(dirfd, path, flags) {
         return f(dirfd, path, flags, mode);
     }
-    released("openat", || f(dirfd, path, flags, mode))
+    fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode))
 }
 
 /// Writing back to disk: whether it will wait cannot be known.
