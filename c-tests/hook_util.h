@@ -278,6 +278,7 @@ static inline void hk_run_one(const struct hk_case *c, int with_tokens) {
 
     struct hk_waiter w = {0};
     pthread_t waiter;
+    memset(&waiter, 0, sizeof waiter);
     if (with_tokens) {
         lwkt_gettoken(&hk_T);
         lwkt_gettoken_shared(&hk_S);
