@@ -86,6 +86,9 @@ pub fn run() -> ! {
         eprintln!("lwkt-run: the demonstration needs liblwkt.so preloaded ({name} not found); run `lwkt-run` with no arguments");
         std::process::exit(127);
     }
+    // Rust ignores SIGPIPE, so `lwkt-run | head` would end in a panic; die
+    // quietly of the signal instead, as a C program does.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let start = Instant::now();
     header();
 

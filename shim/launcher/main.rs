@@ -14,7 +14,7 @@ mod timeline;
 
 use std::env;
 use std::ffi::{OsStr, OsString};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
@@ -202,7 +202,10 @@ fn exec_preloaded(program: &OsStr, args: &[OsString]) -> ! {
 fn main() {
     let args: Vec<OsString> = env::args_os().skip(1).collect();
     match parse(args) {
-        Ok(Cmd::Help) => print!("{}", help()),
+        Ok(Cmd::Help) => {
+            // Not print!: that panics when stdout is a closed pipe.
+            let _ = std::io::stdout().write_all(help().as_bytes());
+        }
         Ok(Cmd::Run { program, args }) => exec_preloaded(&program, &args),
         Ok(Cmd::Demo) => {
             // The demonstration's own blocking calls must go through the
