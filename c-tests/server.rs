@@ -1,0 +1,1 @@
+//! The token-using key-value server under load (work in progress).
