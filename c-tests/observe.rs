@@ -1,3 +1,1306 @@
-//! Tests of the observation features (issue 6): LWKT_STATS, lost-token
-//! detection, LWKT_DEBUG, LWKT_CHAOS and the start-up check of the LWKT_
-//! variables. The C programs are in c-tests/observe/.
+//! Tests of the observation features (issue 6): `LWKT_STATS`, lost-token
+//! detection (SPEC S8), `LWKT_DEBUG`, `LWKT_CHAOS`, and the start-up check
+//! of the `LWKT_` variables.
+//!
+//! The C programs are in `c-tests/observe/` (a subdirectory, so that
+//! build.rs and c-tests/run.rs do not take them for ordinary C tests). This
+//! driver compiles each with the C compiler build.rs found, against
+//! `include/` and the liblwkt.so of this test's profile (-llwkt and an
+//! rpath), runs it with chosen `LWKT_` variables and judges what it printed.
+//! Every run is killed (and fails) after `RUN_TIMEOUT`.
+//!
+//! Figures that are deterministic (acquisition counts, releases on block by
+//! call, losses, threads, the deepest stack) must match exactly; figures
+//! that depend on time only have lower bounds, and only where the program
+//! made a thread wait a known minimum (a holder that spins 50 ms).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Longer than any deadline inside the programs (20 s), so that their own,
+/// clearer failure messages win.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+const CC: &str = env!("LWKT_CTEST_CC");
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+// ---------------------------------------------------------------------------
+// Where things are (as in c-tests/run.rs)
+// ---------------------------------------------------------------------------
+
+/// target/<profile>/, holding liblwkt.so, built fresh for this profile
+/// (cargo does not build a cdylib-only library for integration tests).
+fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/..")
+            .to_path_buf();
+        build_library(&dir);
+        assert!(
+            dir.join("liblwkt.so").is_file(),
+            "{} has no liblwkt.so after cargo build --lib",
+            dir.display()
+        );
+        dir
+    })
+}
+
+/// `cargo build --lib` into `profile_dir` (target/<profile>/), unless
+/// LWKT_TEST_NO_BUILD says the caller built it.
+fn build_library(profile_dir: &Path) {
+    if std::env::var_os("LWKT_TEST_NO_BUILD").is_some() {
+        return;
+    }
+    let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--quiet"])
+        .current_dir(MANIFEST_DIR)
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lib_path() -> PathBuf {
+    lib_dir().join("liblwkt.so")
+}
+
+/// The compiled programs go to target/<profile>/c-tests/observe/.
+fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = lib_dir().join("c-tests").join("observe");
+        std::fs::create_dir_all(&dir).expect("create target/<profile>/c-tests/observe");
+        dir
+    })
+}
+
+/// c-tests/observe/<name>.c, compiled and linked with -llwkt (once per test
+/// process). -rdynamic: backtraces and "taken at" can name its functions.
+fn program(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    // Held while compiling: two tests needing one program compile it once.
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let root = Path::new(MANIFEST_DIR);
+    let src = root.join("c-tests/observe").join(format!("{name}.c"));
+    let exe = bin_dir().join(name);
+    // A temporary name, renamed when complete: concurrent test processes
+    // never run a half-written file.
+    let tmp = exe.with_extension(format!("tmp{}", std::process::id()));
+    let libdir = lib_dir();
+    let out = Command::new(CC)
+        .args([
+            "-std=gnu11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pthread",
+            "-rdynamic",
+        ])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("c-tests"))
+        .arg(&src)
+        .arg(format!("-L{}", libdir.display()))
+        .arg("-llwkt")
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .arg("-o")
+        .arg(&tmp)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {CC}: {e}"));
+    assert!(
+        out.status.success(),
+        "compiling {} failed:\n{}{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &exe).unwrap();
+    built.insert(name.to_string(), exe.clone());
+    exe
+}
+
+/// A fresh directory for a test's report files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("lwkt-observe-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------
+
+struct Outcome {
+    what: String,
+    pid: u32,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        let how = if self.timed_out {
+            format!("KILLED after {RUN_TIMEOUT:?} (hung or deadlocked)")
+        } else if let Some(sig) = self.status.signal() {
+            format!("killed by signal {sig}")
+        } else {
+            format!("exit status {}", self.status.code().unwrap_or(-1))
+        };
+        format!(
+            "{}: {how}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.what, self.stdout, self.stderr
+        )
+    }
+
+    fn code(&self) -> Option<i32> {
+        if self.timed_out {
+            None
+        } else {
+            self.status.code()
+        }
+    }
+
+    /// It exited with status 0.
+    fn assert_ok(&self) -> &Self {
+        assert!(
+            self.code() == Some(0),
+            "expected success: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// It was stopped by SIGABRT (a misuse report).
+    fn assert_aborted(&self) -> &Self {
+        assert!(
+            !self.timed_out && self.status.signal() == Some(libc::SIGABRT),
+            "expected to abort (SIGABRT): {}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// Command for `exe` with no `LWKT_` variable and no LD_PRELOAD inherited,
+/// then `env` set.
+fn command(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(exe);
+    c.args(args).env_remove("LD_PRELOAD");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LWKT_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Run `cmd` in its own process group with a deadline, capturing output.
+fn run(mut cmd: Command) -> Outcome {
+    let what = format!("{cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // No core files from the aborts.
+    unsafe {
+        cmd.pre_exec(|| {
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let pid = child.id();
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            timed_out = true;
+            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    Outcome {
+        what,
+        pid,
+        status,
+        stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
+        timed_out,
+    }
+}
+
+/// Run c-tests/observe/<name> with `args` and `env`.
+fn run_prog(name: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    run(command(&program(name), args, env))
+}
+
+// ---------------------------------------------------------------------------
+// The statistics report
+// ---------------------------------------------------------------------------
+
+/// One token's figures, from the table or from the JSON report.
+#[derive(Debug, Default)]
+struct TokenStats {
+    name: String,
+    pool: bool,
+    excl: u64,
+    shared: u64,
+    contended: u64,
+    /// Lower bounds (the table rounds down to its unit).
+    wait_total_ns: u64,
+    wait_p50_ns: u64,
+    wait_p99_ns: u64,
+    wait_max_ns: u64,
+    max_hold_ns: u64,
+    lost: u64,
+    released_on_block: Vec<(String, u64)>,
+}
+
+#[derive(Debug)]
+struct Report {
+    pid: u64,
+    tokens_line: Option<u64>,
+    threads: u64,
+    deepest: u64,
+    tokens: Vec<TokenStats>,
+}
+
+impl Report {
+    fn token(&self, name: &str) -> &TokenStats {
+        self.tokens
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no row for {name} in the report: {self:#?}"))
+    }
+}
+
+/// "12ms", "345us", "999ns" as nanoseconds (the lower bound of the value).
+fn parse_duration(s: &str) -> u64 {
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000)
+    } else if let Some(n) = s.strip_suffix("us") {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix("ns") {
+        (n, 1)
+    } else {
+        panic!("not a duration: {s:?}")
+    };
+    num.parse::<u64>()
+        .unwrap_or_else(|_| panic!("not a duration: {s:?}"))
+        * mult
+}
+
+fn parse_num(s: &str, what: &str) -> u64 {
+    s.parse()
+        .unwrap_or_else(|_| panic!("{what}: not a number: {s:?}"))
+}
+
+/// Take the number that follows `prefix` in `s` (up to a non-digit).
+fn number_after(s: &str, prefix: &str) -> u64 {
+    let i = s
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} not in {s:?}"));
+    let digits: String = s[i + prefix.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    parse_num(&digits, prefix)
+}
+
+/// The text table (`LWKT_STATS=1` or a path): a header line, the column
+/// names, one row per token.
+fn parse_table(text: &str) -> Report {
+    let start = text
+        .find("lwkt statistics (pid ")
+        .unwrap_or_else(|| panic!("no statistics report in:\n{text}"));
+    let mut lines = text[start..].lines();
+    let head = lines.next().unwrap();
+    let report_head = (
+        number_after(head, "(pid "),
+        number_after(head, "): "),
+        number_after(head, "token(s), "),
+        number_after(head, "deepest reference stack "),
+    );
+    assert!(
+        head.contains(" thread(s) used tokens, "),
+        "header line: {head:?}"
+    );
+    let cols = lines.next().expect("column names");
+    let want: Vec<&str> = vec![
+        "token",
+        "excl",
+        "shared",
+        "contended",
+        "wait",
+        "tot",
+        "p50",
+        "p99",
+        "max",
+        "max",
+        "hold",
+        "lost",
+        "released",
+        "on",
+        "block",
+        "by",
+    ];
+    assert_eq!(
+        cols.split_whitespace().collect::<Vec<_>>(),
+        want,
+        "column names"
+    );
+    let mut tokens = Vec::new();
+    for line in lines {
+        if line.trim().is_empty() {
+            break;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (name, pool, rest) = if line.starts_with("pool token #") {
+            (words[..3].join(" "), true, &words[3..])
+        } else {
+            (words[0].to_string(), false, &words[1..])
+        };
+        assert!(rest.len() >= 10, "short row: {line:?}");
+        let mut calls = Vec::new();
+        if rest[9..] != ["-"] {
+            for c in &rest[9..] {
+                let (k, v) = c
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("not CALL=COUNT: {c:?} in {line:?}"));
+                calls.push((k.to_string(), parse_num(v, k)));
+            }
+        }
+        tokens.push(TokenStats {
+            name,
+            pool,
+            excl: parse_num(rest[0], "excl"),
+            shared: parse_num(rest[1], "shared"),
+            contended: parse_num(rest[2], "contended"),
+            wait_total_ns: parse_duration(rest[3]),
+            wait_p50_ns: parse_duration(rest[4]),
+            wait_p99_ns: parse_duration(rest[5]),
+            wait_max_ns: parse_duration(rest[6]),
+            max_hold_ns: parse_duration(rest[7]),
+            lost: parse_num(rest[8], "lost"),
+            released_on_block: calls,
+        });
+    }
+    Report {
+        pid: report_head.0,
+        tokens_line: Some(report_head.1),
+        threads: report_head.2,
+        deepest: report_head.3,
+        tokens,
+    }
+}
+
+/// A JSON value (a minimal, strict parser: no dependency needed).
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut p = JsonParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing text at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    fn get(&self, key: &str) -> &Json {
+        match self {
+            Json::Obj(m) => m
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("no key {key:?} in {self:?}")),
+            _ => panic!("not an object: {self:?}"),
+        }
+    }
+
+    fn u64(&self) -> u64 {
+        match self {
+            Json::Num(n) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
+            _ => panic!("not a non-negative integer: {self:?}"),
+        }
+    }
+
+    fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Result<(), String> {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected {:?} at byte {}", b as char, self.i))
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(m));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    if m.iter().any(|(x, _)| *x == k) {
+                        return Err(format!("duplicate key {k:?}"));
+                    }
+                    self.eat(b':')?;
+                    let v = self.value()?;
+                    m.push((k, v));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(m));
+                        }
+                        _ => return Err(format!("expected , or }} at byte {}", self.i)),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(a));
+                        }
+                        _ => return Err(format!("expected , or ] at byte {}", self.i)),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.word("true", Json::Bool(true)),
+            Some(b'f') => self.word("false", Json::Bool(false)),
+            Some(b'n') => self.word("null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
+                    self.i += 1;
+                }
+                let t = std::str::from_utf8(&self.s[start..self.i]).unwrap();
+                let ok_form = {
+                    let d = t.strip_prefix('-').unwrap_or(t);
+                    !d.is_empty() && (d == "0" || !d.starts_with('0') || d.starts_with("0."))
+                };
+                match t.parse::<f64>() {
+                    Ok(n) if ok_form => Ok(Json::Num(n)),
+                    _ => Err(format!("bad number {t:?}")),
+                }
+            }
+            _ => Err(format!("unexpected byte at {}", self.i)),
+        }
+    }
+
+    fn word(&mut self, w: &str, v: Json) -> Result<Json, String> {
+        if self.s[self.i..].starts_with(w.as_bytes()) {
+            self.i += w.len();
+            Ok(v)
+        } else {
+            Err(format!("bad literal at byte {}", self.i))
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return Err(format!("expected a string at byte {}", self.i));
+        }
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return Err("unterminated string".into());
+            };
+            self.i += 1;
+            match b {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let e = *self.s.get(self.i).ok_or("bad escape")?;
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'n' => out.push('\n'),
+                        b't' => out.push('\t'),
+                        b'r' => out.push('\r'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'u' => {
+                            let h = self.s.get(self.i..self.i + 4).ok_or("bad \\u")?;
+                            let h = std::str::from_utf8(h).map_err(|e| e.to_string())?;
+                            let c = u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
+                            out.push(char::from_u32(c).unwrap_or('?'));
+                            self.i += 4;
+                        }
+                        _ => return Err(format!("bad escape at byte {}", self.i)),
+                    }
+                }
+                0..=0x1f => return Err(format!("control byte in a string at {}", self.i)),
+                _ => {
+                    // Copy the UTF-8 sequence as is.
+                    let start = self.i - 1;
+                    let mut end = self.i;
+                    while end < self.s.len() && (self.s[end] & 0xc0) == 0x80 {
+                        end += 1;
+                    }
+                    out.push_str(
+                        std::str::from_utf8(&self.s[start..end]).map_err(|e| e.to_string())?,
+                    );
+                    self.i = end;
+                }
+            }
+        }
+    }
+}
+
+/// The JSON report (`LWKT_STATS=json:PATH`).
+fn parse_json_report(text: &str) -> Report {
+    let j = Json::parse(text)
+        .unwrap_or_else(|e| panic!("the JSON report does not parse ({e}):\n{text}"));
+    let Json::Arr(toks) = j.get("tokens") else {
+        panic!("\"tokens\" is not an array: {text}")
+    };
+    let tokens = toks
+        .iter()
+        .map(|t| {
+            let Json::Obj(calls) = t.get("released_on_block") else {
+                panic!("released_on_block is not an object: {t:?}")
+            };
+            let wait = t.get("wait_ns");
+            TokenStats {
+                name: t.get("token").str().to_string(),
+                pool: match t.get("pool") {
+                    Json::Bool(b) => *b,
+                    other => panic!("pool is not a boolean: {other:?}"),
+                },
+                excl: t.get("acquisitions").get("exclusive").u64(),
+                shared: t.get("acquisitions").get("shared").u64(),
+                contended: t.get("contended").u64(),
+                wait_total_ns: wait.get("total").u64(),
+                wait_p50_ns: wait.get("p50").u64(),
+                wait_p99_ns: wait.get("p99").u64(),
+                wait_max_ns: wait.get("max").u64(),
+                max_hold_ns: t.get("max_hold_ns").u64(),
+                lost: t.get("lost_while_released").u64(),
+                released_on_block: calls.iter().map(|(k, v)| (k.clone(), v.u64())).collect(),
+            }
+        })
+        .collect();
+    Report {
+        pid: j.get("pid").u64(),
+        tokens_line: None,
+        threads: j.get("threads_using_tokens").u64(),
+        deepest: j.get("deepest_reference_stack").u64(),
+        tokens,
+    }
+}
+
+fn calls(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+    let mut c: Vec<(String, u64)> = v.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    c.sort();
+    c
+}
+
+fn sorted(v: &[(String, u64)]) -> Vec<(String, u64)> {
+    let mut c = v.to_vec();
+    c.sort();
+    c
+}
+
+/// The report of stats_known.c matches what that program did (see the
+/// comment at its top). `pool_line` is its "pool P0 P1 P2" output line.
+fn check_stats_known(r: &Report, out: &Outcome) {
+    let ctx = out.describe();
+    assert_eq!(r.pid, out.pid as u64, "report's pid: {ctx}");
+    assert_eq!(r.threads, 2, "threads that used tokens: {r:#?}");
+    assert_eq!(r.deepest, 3, "deepest reference stack: {r:#?}");
+    assert_eq!(r.tokens.len(), 5, "tokens in the report: {r:#?}");
+    if let Some(n) = r.tokens_line {
+        assert_eq!(n, 5, "token(s) in the header: {r:#?}");
+    }
+
+    // Most contended first: obs_T is the only contended token.
+    assert_eq!(r.tokens[0].name, "obs_T", "most contended first: {r:#?}");
+    let t = r.token("obs_T");
+    assert!(!t.pool, "{t:?}");
+    assert_eq!((t.excl, t.shared), (12, 5), "obs_T acquisitions: {t:?}");
+    assert_eq!(t.contended, 1, "obs_T contended: {t:?}");
+    assert_eq!(t.lost, 1, "obs_T lost while released: {t:?}");
+    assert_eq!(
+        sorted(&t.released_on_block),
+        calls(&[("nanosleep", 2), ("read", 1)]),
+        "obs_T released on block: {t:?}"
+    );
+    // The one wait lasted at least the 50 ms that W spun after seeing it.
+    let ms50 = 50_000_000;
+    assert!(t.wait_max_ns >= ms50, "obs_T wait max < 50 ms: {t:?}");
+    assert!(t.wait_total_ns >= ms50, "obs_T wait total < 50 ms: {t:?}");
+    assert!(t.wait_p99_ns >= t.wait_p50_ns, "p99 < p50: {t:?}");
+    assert!(t.wait_max_ns >= t.wait_p99_ns, "max < p99: {t:?}");
+    assert!(t.wait_p50_ns > 0, "one wait, p50 zero: {t:?}");
+    assert!(t.max_hold_ns >= ms50, "obs_T longest hold < 50 ms: {t:?}");
+
+    let u = r.token("obs_U");
+    assert!(!u.pool, "{u:?}");
+    assert_eq!((u.excl, u.shared), (2, 0), "obs_U acquisitions: {u:?}");
+    assert_eq!((u.contended, u.lost), (0, 0), "obs_U: {u:?}");
+    assert_eq!(u.wait_max_ns, 0, "obs_U never waited: {u:?}");
+    assert_eq!(
+        sorted(&u.released_on_block),
+        calls(&[("lwkt_gettoken", 1)]),
+        "obs_U released on block: {u:?}"
+    );
+
+    // The pool tokens: named by slot, and the slots are those of the
+    // addresses the program printed (distances proportional).
+    let pools: Vec<&TokenStats> = r.tokens.iter().filter(|t| t.pool).collect();
+    assert_eq!(pools.len(), 3, "pool tokens: {r:#?}");
+    let mut slots = HashMap::new();
+    for p in &pools {
+        let n: u64 = p
+            .name
+            .strip_prefix("pool token #")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("pool token named {:?}", p.name));
+        assert!(n < 4096, "pool slot {n} out of range");
+        assert_eq!(p.shared, 0, "{p:?}");
+        assert_eq!((p.contended, p.lost), (0, 0), "{p:?}");
+        assert!(p.released_on_block.is_empty(), "{p:?}");
+        slots.insert(n, p.excl);
+    }
+    let mut counts: Vec<u64> = slots.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, [1, 1, 2], "pool token acquisitions: {r:#?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("pool "))
+        .unwrap_or_else(|| panic!("no pool line: {ctx}"));
+    let addrs: Vec<i128> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| i128::from_str_radix(a.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    assert_eq!(addrs.len(), 3, "{line}");
+    let s0 = *slots.iter().find(|(_, &c)| c == 2).unwrap().0 as i128;
+    let others: Vec<i128> = slots
+        .iter()
+        .filter(|(_, &c)| c == 1)
+        .map(|(&s, _)| s as i128)
+        .collect();
+    // Either way round, one slot size must explain both distances.
+    let fits = |a: i128, b: i128| {
+        let (d1, d2) = (addrs[1] - addrs[0], addrs[2] - addrs[0]);
+        let (n1, n2) = (a - s0, b - s0);
+        n1 != 0 && n2 != 0 && d1 % n1 == 0 && d2 % n2 == 0 && d1 / n1 == d2 / n2 && d1 / n1 >= 48
+    };
+    assert!(
+        fits(others[0], others[1]) || fits(others[1], others[0]),
+        "pool slots {slots:?} do not match the addresses {addrs:?}"
+    );
+}
+
+/// LWKT_STATS=1: the table on stderr, with the figures of stats_known.c.
+#[test]
+fn stats_table_on_stderr() {
+    let out = run_prog("stats_known", &[], &[("LWKT_STATS", "1")]);
+    out.assert_ok();
+    assert!(out.stdout.contains("stats_known: ok"), "{}", out.describe());
+    let r = parse_table(&out.stderr);
+    check_stats_known(&r, &out);
+}
+
+/// LWKT_STATS=PATH: the same table in the file, nothing on stderr.
+#[test]
+fn stats_table_to_file() {
+    let dir = TempDir::new("table");
+    let path = dir.0.join("report.txt");
+    let out = run_prog(
+        "stats_known",
+        &[],
+        &[("LWKT_STATS", path.to_str().unwrap())],
+    );
+    out.assert_ok();
+    assert!(
+        !out.stderr.contains("lwkt statistics"),
+        "report on stderr as well: {}",
+        out.describe()
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no report in {}: {e}; {}", path.display(), out.describe()));
+    assert!(text.starts_with("lwkt statistics (pid "), "{text}");
+    check_stats_known(&parse_table(&text), &out);
+}
+
+/// LWKT_STATS=json:PATH: JSON that parses, with the same figures.
+#[test]
+fn stats_json_to_file() {
+    let dir = TempDir::new("json");
+    let path = dir.0.join("report.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog("stats_known", &[], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    assert!(
+        !out.stderr.contains("lwkt statistics"),
+        "a table on stderr as well: {}",
+        out.describe()
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no report in {}: {e}; {}", path.display(), out.describe()));
+    check_stats_known(&parse_json_report(&text), &out);
+    // Where python3 is there, its parser must accept it as well.
+    if let Ok(py) = Command::new("python3")
+        .args(["-c", "import json,sys; json.load(open(sys.argv[1]))"])
+        .arg(&path)
+        .output()
+    {
+        assert!(
+            py.status.success(),
+            "python3 rejects the JSON report: {}\n{text}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+    }
+}
+
+/// Without LWKT_STATS (or with 0), no report anywhere.
+#[test]
+fn stats_off_no_report() {
+    for env in [
+        &[][..],
+        &[("LWKT_STATS", "0")][..],
+        &[("LWKT_STATS", "")][..],
+    ] {
+        let out = run_prog("stats_known", &[], env);
+        out.assert_ok();
+        assert!(
+            out.stderr.is_empty(),
+            "stderr not empty with {env:?}: {}",
+            out.describe()
+        );
+    }
+}
+
+/// Under chaos every hooked call counts as a release, by "chaos".
+#[test]
+fn stats_count_chaos_releases() {
+    let dir = TempDir::new("chaos");
+    let path = dir.0.join("report.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog(
+        "chaos_revalidate",
+        &["correct"],
+        &[("LWKT_STATS", &val), ("LWKT_CHAOS", "1")],
+    );
+    out.assert_ok();
+    let r = parse_json_report(&std::fs::read_to_string(&path).unwrap());
+    let t = r.token("chaos_T");
+    let chaos = t
+        .released_on_block
+        .iter()
+        .find(|(k, _)| k == "chaos")
+        .map(|(_, n)| *n)
+        .unwrap_or(0);
+    // Each of the 20000 iterations makes one hooked call holding chaos_T.
+    assert!(chaos >= 20_000, "chaos releases {chaos}: {t:?}");
+    assert!(t.lost > 0, "chaos_T never lost under chaos: {t:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Lost-token detection (SPEC S8)
+// ---------------------------------------------------------------------------
+
+/// No loss when nobody took the token while released; a loss for exactly
+/// the token that was taken (lost_precise.c checks it with lwkt_mark /
+/// lwkt_lost_since / lwkt_token_lost_since); and the statistics count the
+/// same losses.
+#[test]
+fn lost_token_detection_is_precise() {
+    let dir = TempDir::new("lost");
+    let path = dir.0.join("report.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog("lost_precise", &[], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("lost_precise: ok"),
+        "{}",
+        out.describe()
+    );
+    let r = parse_json_report(&std::fs::read_to_string(&path).unwrap());
+    // T2 was taken in phase 2, T1 in phase 3, once each; T3 never used.
+    assert_eq!(r.token("lost_T1").lost, 1, "{r:#?}");
+    assert_eq!(r.token("lost_T2").lost, 1, "{r:#?}");
+    assert!(r.tokens.iter().all(|t| t.name != "lost_T3"), "{r:#?}");
+    // And it works without statistics too.
+    let plain = run_prog("lost_precise", &[], &[]);
+    plain.assert_ok();
+}
+
+// ---------------------------------------------------------------------------
+// LWKT_DEBUG
+// ---------------------------------------------------------------------------
+
+/// The lines of `text` after the one that contains `marker`.
+fn lines_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+    let mut lines = text.lines();
+    for l in lines.by_ref() {
+        if l.contains(marker) {
+            return lines.collect();
+        }
+    }
+    panic!("no line with {marker:?} in:\n{text}")
+}
+
+/// A misuse under LWKT_DEBUG=1: the one-line message (with the held
+/// references), then `lwkt: backtrace:` and the stack down to the
+/// program's function; without LWKT_DEBUG, no backtrace.
+#[test]
+fn debug_misuse_has_backtrace() {
+    let msg = "lwkt: lwkt_reltoken(dbg_A): not the thread's most recent reference (that is dbg_B)";
+    let held = "holding: dbg_A [excl], dbg_B [excl]; aborting";
+
+    let out = run_prog("debug_modes", &["misuse"], &[("LWKT_DEBUG", "1")]);
+    out.assert_aborted();
+    let ctx = out.describe();
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(msg))
+        .unwrap_or_else(|| panic!("no misuse line: {ctx}"));
+    assert!(
+        line.contains(held),
+        "misuse line lacks the held references: {ctx}"
+    );
+    let after = lines_after(&out.stderr, msg);
+    assert_eq!(after.first(), Some(&"lwkt: backtrace:"), "{ctx}");
+    let frames = &after[1..];
+    assert!(frames.len() >= 3, "backtrace too short: {ctx}");
+    assert!(
+        frames.iter().any(|f| f.contains("misuse_here")),
+        "backtrace lacks the program's misuse_here: {ctx}"
+    );
+    assert!(
+        frames.iter().any(|f| f.contains("(main+")),
+        "backtrace lacks main: {ctx}"
+    );
+
+    let plain = run_prog("debug_modes", &["misuse"], &[]);
+    plain.assert_aborted();
+    assert!(
+        plain
+            .stderr
+            .lines()
+            .any(|l| l.starts_with(msg) && l.contains(held)),
+        "{}",
+        plain.describe()
+    );
+    assert!(
+        !plain.stderr.contains("backtrace"),
+        "backtrace without LWKT_DEBUG: {}",
+        plain.describe()
+    );
+}
+
+/// LWKT_DEBUG announces itself at start-up (and says which catch-all and
+/// chaos settings are in force); without it, nothing is printed.
+#[test]
+fn debug_announces_mode() {
+    let base = "blocking calls caught by symbol hooks only";
+    for (env, extra, not) in [
+        (&[("LWKT_DEBUG", "1")][..], "", "chaos on"),
+        (
+            &[("LWKT_DEBUG", "1"), ("LWKT_CATCHALL", "0")][..],
+            "(LWKT_CATCHALL=0)",
+            "chaos on",
+        ),
+        (
+            &[("LWKT_DEBUG", "1"), ("LWKT_CHAOS", "3")][..],
+            "; chaos on",
+            "(LWKT_CATCHALL=0)",
+        ),
+    ] {
+        let out = run_prog("debug_modes", &["plain"], env);
+        out.assert_ok();
+        let ctx = out.describe();
+        assert!(out.stdout.contains("plain: ok"), "{ctx}");
+        let first = out.stderr.lines().next().unwrap_or_else(|| panic!("{ctx}"));
+        let want = format!("lwkt: debug on (pid {}): {base}", out.pid);
+        assert!(
+            first.starts_with(&want),
+            "first line {first:?}, want {want:?}"
+        );
+        assert!(first.contains(extra), "{first:?} lacks {extra:?}");
+        assert!(!first.contains(not), "{first:?} has {not:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{ctx}");
+    }
+    let out = run_prog("debug_modes", &["plain"], &[("LWKT_DEBUG", "0")]);
+    out.assert_ok();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+    let out = run_prog("debug_modes", &["plain"], &[]);
+    out.assert_ok();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+}
+
+/// LWKT_DEBUG=hold_ms=N warns about a token held (spinning) longer than N
+/// ms without blocking, naming it and the time.
+#[test]
+fn debug_hold_warning_for_long_hold() {
+    let out = run_prog(
+        "debug_modes",
+        &["hold_long"],
+        &[("LWKT_DEBUG", "hold_ms=100")],
+    );
+    out.assert_ok();
+    let ctx = out.describe();
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lwkt: warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning expected: {ctx}");
+    let w = warnings[0];
+    assert!(
+        w.starts_with("lwkt: warning: dbg_H held ")
+            && w.contains(" ms without blocking by thread "),
+        "{ctx}"
+    );
+    assert!(w.ends_with("(LWKT_DEBUG=hold_ms=100)"), "{ctx}");
+    // It spun 300 ms: the hold it reports is at least that.
+    assert!(number_after(w, "dbg_H held ") >= 300, "{ctx}");
+
+    // Without a threshold, no warning.
+    let out = run_prog("debug_modes", &["hold_long"], &[("LWKT_DEBUG", "1")]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("warning"), "{}", out.describe());
+}
+
+/// Short holds, and a long hold that blocks (the token is released while
+/// the holder sleeps), do not warn.
+#[test]
+fn debug_hold_no_warning_for_short_holds() {
+    let out = run_prog(
+        "debug_modes",
+        &["hold_short"],
+        &[("LWKT_DEBUG", "hold_ms=200")],
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("hold_short: ok") && !out.stderr.contains("warning"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// Exclusive on the thread's own shared hold under LWKT_DEBUG=1: a warning
+/// naming where the shared hold was taken, before the abort.
+#[test]
+fn debug_excl_on_own_shared_says_where() {
+    let warn = "lwkt: warning: dbg_S requested exclusively by thread ";
+    let misuse = "lwkt: lwkt_gettoken(dbg_S): exclusive request on a token the thread holds shared";
+
+    let out = run_prog("debug_modes", &["excl_shared"], &[("LWKT_DEBUG", "1")]);
+    out.assert_aborted();
+    let ctx = out.describe();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let wi = lines
+        .iter()
+        .position(|l| l.starts_with(warn))
+        .unwrap_or_else(|| panic!("no warning: {ctx}"));
+    let mi = lines
+        .iter()
+        .position(|l| l.starts_with(misuse))
+        .unwrap_or_else(|| panic!("no misuse line: {ctx}"));
+    assert!(wi < mi, "the warning must come before the abort: {ctx}");
+    let w = lines[wi];
+    assert!(w.contains("which holds it shared, taken at "), "{ctx}");
+    let at = &w[w.find("taken at ").unwrap()..];
+    assert!(
+        at.contains("take_shared_here"),
+        "the warning does not name take_shared_here: {ctx}"
+    );
+    assert!(
+        lines[mi + 1..]
+            .iter()
+            .any(|l| l.contains("take_excl_there")),
+        "the backtrace does not show take_excl_there: {ctx}"
+    );
+
+    let plain = run_prog("debug_modes", &["excl_shared"], &[]);
+    plain.assert_aborted();
+    assert!(plain.stderr.contains(misuse), "{}", plain.describe());
+    assert!(!plain.stderr.contains("warning"), "{}", plain.describe());
+}
+
+// ---------------------------------------------------------------------------
+// LWKT_CHAOS
+// ---------------------------------------------------------------------------
+
+/// A program that forgets to re-validate after a hooked call that does not
+/// block: fine without chaos, caught by LWKT_CHAOS.
+#[test]
+fn chaos_catches_missing_revalidation() {
+    let out = run_prog("chaos_revalidate", &["buggy"], &[]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("buggy: ok, 20000 iterations"),
+        "{}",
+        out.describe()
+    );
+
+    for seed in ["1", "4242"] {
+        let out = run_prog("chaos_revalidate", &["buggy"], &[("LWKT_CHAOS", seed)]);
+        assert!(
+            out.code() == Some(1) && out.stderr.contains("stale read at iteration"),
+            "LWKT_CHAOS={seed} did not catch the missing re-validation: {}",
+            out.describe()
+        );
+    }
+}
+
+/// The same program, re-validating with lwkt_token_lost_since: correct
+/// under chaos (same seeds), and chaos made it re-read; without chaos it
+/// never had to.
+#[test]
+fn chaos_keeps_correct_program_working() {
+    for seed in ["1", "4242"] {
+        let out = run_prog("chaos_revalidate", &["correct"], &[("LWKT_CHAOS", seed)]);
+        out.assert_ok();
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("correct: ok, 20000 iterations, "))
+            .unwrap_or_else(|| panic!("{}", out.describe()));
+        assert!(
+            number_after(line, "iterations, ") > 0,
+            "chaos never made it re-read: {line}"
+        );
+    }
+    let out = run_prog("chaos_revalidate", &["correct"], &[]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("correct: ok, 20000 iterations, 0 re-reads"),
+        "{}",
+        out.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Malformed LWKT_ values
+// ---------------------------------------------------------------------------
+
+/// Each bad value stops the program at start-up: exit status 2, one line
+/// naming the variable, the value and the accepted forms; the program's own
+/// code never runs.
+#[test]
+fn bad_values_stop_at_startup() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("LWKT_STATS", "yes", "json:PATH"),
+        ("LWKT_STATS", "json:", "json:PATH"),
+        ("LWKT_STATS", "2", "json:PATH"),
+        ("LWKT_DEBUG", "hold_ms=x", "hold_ms=N"),
+        ("LWKT_DEBUG", "hold_ms=0", "hold_ms=N"),
+        ("LWKT_DEBUG", "hold_ms=", "hold_ms=N"),
+        ("LWKT_DEBUG", "2", "hold_ms=N"),
+        ("LWKT_DEBUG", "1,verbose", "hold_ms=N"),
+        ("LWKT_CHAOS", "abc", "seed"),
+        ("LWKT_CHAOS", "-1", "seed"),
+        ("LWKT_CHAOS", "12x", "seed"),
+        ("LWKT_CATCHALL", "2", "0"),
+        ("LWKT_CATCHALL", "yes", "0"),
+    ];
+    for &(var, val, form) in cases {
+        let out = run_prog("debug_modes", &["plain"], &[(var, val)]);
+        let ctx = out.describe();
+        assert_eq!(out.code(), Some(2), "{var}={val}: {ctx}");
+        assert!(out.stdout.is_empty(), "{var}={val}: the program ran: {ctx}");
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}={val}: one line expected: {ctx}");
+        let l = lines[0];
+        assert!(l.contains(&format!("{var}={val}")), "{var}={val}: {ctx}");
+        assert!(l.contains("accepted: "), "{var}={val}: {ctx}");
+        let forms = &l[l.find("accepted: ").unwrap()..];
+        assert!(
+            forms.contains(form),
+            "{var}={val}: forms lack {form:?}: {ctx}"
+        );
+    }
+
+    // Also when preloaded into a program that does not link lwkt.
+    if let Ok(t) = which("true") {
+        let mut c = command(&t, &[], &[("LWKT_CHAOS", "abc")]);
+        c.env("LD_PRELOAD", lib_path());
+        let out = run(c);
+        assert_eq!(out.code(), Some(2), "{}", out.describe());
+        assert!(out.stderr.contains("LWKT_CHAOS=abc"), "{}", out.describe());
+    }
+}
+
+fn which(prog: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(prog))
+                .find(|f| f.is_file())
+        })
+        .ok_or(())
+}
+
+/// Every accepted form runs the program normally.
+#[test]
+fn good_values_run_normally() {
+    let dir = TempDir::new("good");
+    let file = dir.0.join("report.txt");
+    let json = format!("json:{}", dir.0.join("report.json").display());
+    let cases: &[(&str, &str)] = &[
+        ("LWKT_STATS", "0"),
+        ("LWKT_STATS", "1"),
+        ("LWKT_STATS", file.to_str().unwrap()),
+        ("LWKT_STATS", &json),
+        ("LWKT_DEBUG", "0"),
+        ("LWKT_DEBUG", "1"),
+        ("LWKT_DEBUG", "hold_ms=5"),
+        ("LWKT_DEBUG", "1,hold_ms=5"),
+        ("LWKT_CHAOS", "0"),
+        ("LWKT_CHAOS", "7"),
+        ("LWKT_CATCHALL", "0"),
+        ("LWKT_CATCHALL", "1"),
+    ];
+    for &(var, val) in cases {
+        let out = run_prog("debug_modes", &["plain"], &[(var, val)]);
+        let ctx = out.describe();
+        assert_eq!(out.code(), Some(0), "{var}={val}: {ctx}");
+        assert!(out.stdout.contains("plain: ok"), "{var}={val}: {ctx}");
+        assert!(!out.stderr.contains("not understood"), "{var}={val}: {ctx}");
+    }
+    assert!(file.is_file(), "LWKT_STATS=PATH wrote no file");
+}
