@@ -930,8 +930,8 @@ fn stats_count_chaos_releases() {
         .find(|(k, _)| k == "chaos")
         .map(|(_, n)| *n)
         .unwrap_or(0);
-    // Each of the 20000 iterations makes one hooked call holding chaos_T.
-    assert!(chaos >= 20_000, "chaos releases {chaos}: {t:?}");
+    // Each of the 5000 iterations makes one hooked call holding chaos_T.
+    assert!(chaos >= 5_000, "chaos releases {chaos}: {t:?}");
     assert!(t.lost > 0, "chaos_T never lost under chaos: {t:?}");
 }
 
@@ -1030,20 +1030,30 @@ fn debug_misuse_has_backtrace() {
     );
 }
 
-/// LWKT_DEBUG announces itself at start-up (and says which catch-all and
-/// chaos settings are in force); without it, nothing is printed.
+/// LWKT_DEBUG announces itself at start-up, as its first line: which
+/// blocking calls are caught (symbol hooks only, or with the catch-all where
+/// the kernel has it; symbol hooks only under LWKT_CATCHALL=0) and whether
+/// chaos is on. Without LWKT_DEBUG, nothing is printed.
 #[test]
 fn debug_announces_mode() {
-    let base = "blocking calls caught by symbol hooks only";
-    for (env, extra, not) in [
-        (&[("LWKT_DEBUG", "1")][..], "", "chaos on"),
+    let hooks_only = "blocking calls caught by symbol hooks only";
+    let with_catchall = "blocking calls caught by symbol hooks and the catch-all";
+    for (env, modes, extra, not) in [
+        (
+            &[("LWKT_DEBUG", "1")][..],
+            &[hooks_only, with_catchall][..],
+            "",
+            "chaos on",
+        ),
         (
             &[("LWKT_DEBUG", "1"), ("LWKT_CATCHALL", "0")][..],
+            &[hooks_only][..],
             "(LWKT_CATCHALL=0)",
             "chaos on",
         ),
         (
             &[("LWKT_DEBUG", "1"), ("LWKT_CHAOS", "3")][..],
+            &[hooks_only, with_catchall][..],
             "; chaos on",
             "(LWKT_CATCHALL=0)",
         ),
@@ -1053,13 +1063,13 @@ fn debug_announces_mode() {
         let ctx = out.describe();
         assert!(out.stdout.contains("plain: ok"), "{ctx}");
         let first = out.stderr.lines().next().unwrap_or_else(|| panic!("{ctx}"));
-        let want = format!("lwkt: debug on (pid {}): {base}", out.pid);
+        let head = format!("lwkt: debug on (pid {}): ", out.pid);
         assert!(
-            first.starts_with(&want),
-            "first line {first:?}, want {want:?}"
+            first.starts_with(&head) && modes.iter().any(|m| first[head.len()..].starts_with(m)),
+            "{env:?}: first line {first:?}, want {head:?} and one of {modes:?}"
         );
-        assert!(first.contains(extra), "{first:?} lacks {extra:?}");
-        assert!(!first.contains(not), "{first:?} has {not:?}");
+        assert!(first.contains(extra), "{env:?}: {first:?} lacks {extra:?}");
+        assert!(!first.contains(not), "{env:?}: {first:?} has {not:?}");
         assert_eq!(out.stderr.lines().count(), 1, "{ctx}");
     }
     let out = run_prog("debug_modes", &["plain"], &[("LWKT_DEBUG", "0")]);
@@ -1171,7 +1181,7 @@ fn chaos_catches_missing_revalidation() {
     let out = run_prog("chaos_revalidate", &["buggy"], &[]);
     out.assert_ok();
     assert!(
-        out.stdout.contains("buggy: ok, 20000 iterations"),
+        out.stdout.contains("buggy: ok, 5000 iterations"),
         "{}",
         out.describe()
     );
@@ -1197,7 +1207,7 @@ fn chaos_keeps_correct_program_working() {
         let line = out
             .stdout
             .lines()
-            .find(|l| l.starts_with("correct: ok, 20000 iterations, "))
+            .find(|l| l.starts_with("correct: ok, 5000 iterations, "))
             .unwrap_or_else(|| panic!("{}", out.describe()));
         assert!(
             number_after(line, "iterations, ") > 0,
@@ -1208,7 +1218,7 @@ fn chaos_keeps_correct_program_working() {
     out.assert_ok();
     assert!(
         out.stdout
-            .contains("correct: ok, 20000 iterations, 0 re-reads"),
+            .contains("correct: ok, 5000 iterations, 0 re-reads"),
         "{}",
         out.describe()
     );

@@ -24,7 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#define ITERATIONS 20000
+#define ITERATIONS 5000
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(chaos_T);
 static long value;         /* guarded by T */
