@@ -16,7 +16,7 @@
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(fair_T);
 
-#define MAX_WAIT_S 2.0
+#define MAX_WAIT_S 5.0
 #define REQUESTS 200
 #define WRITER_REQUESTS 50
 
