@@ -146,25 +146,27 @@ pub fn init_process() {
     }
 
     TIMING.store(stats_on() || DEBUG.load(Relaxed), Relaxed);
-
-    if DEBUG.load(Relaxed) {
-        announce();
-    }
 }
 
-/// `LWKT_DEBUG`: say which mode is in force.
-fn announce() {
+/// `LWKT_DEBUG`: say which mode is in force (after the catch-all tried to
+/// install itself).
+pub fn announce(catchall_on: bool) {
     use core::fmt::Write;
+    if !DEBUG.load(Relaxed) {
+        return;
+    }
+    let mode = if catchall_on {
+        "symbol hooks and the catch-all (Syscall User Dispatch)"
+    } else if CATCHALL_WANTED.load(Relaxed) {
+        "symbol hooks only (this kernel has no Syscall User Dispatch)"
+    } else {
+        "symbol hooks only (LWKT_CATCHALL=0)"
+    };
     let mut line = Line::new();
     let _ = write!(
         line,
-        "lwkt: debug on (pid {}): blocking calls caught by symbol hooks only{}{}",
+        "lwkt: debug on (pid {}): blocking calls caught by {mode}{}",
         sys::getpid(),
-        if CATCHALL_WANTED.load(Relaxed) {
-            " (no catch-all in this build)"
-        } else {
-            " (LWKT_CATCHALL=0)"
-        },
         if chaos() { "; chaos on" } else { "" },
     );
     line.emit();

@@ -11,6 +11,8 @@
 //!   thread exit and fork;
 //! - `capi`: the exported token(9) API;
 //! - `hooks`: the interposed blocking calls of libc;
+//! - `catchall`: Syscall User Dispatch for the calls libc makes inside
+//!   itself;
 //! - `diag`: one-line misuse reports and warnings;
 //! - `config`: the `LWKT_*` environment variables;
 //! - `stats`: the `LWKT_STATS` report;
@@ -19,6 +21,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod capi;
+#[cfg(not(test))]
+mod catchall;
 mod config;
 mod diag;
 // The test harness is an executable: exporting `read` & co. from it would
@@ -41,4 +45,8 @@ fn init() {
     thread::init_process();
     #[cfg(not(test))]
     hooks::init_process();
+    #[cfg(not(test))]
+    catchall::init_process();
+    #[cfg(not(test))]
+    config::announce(catchall::on());
 }

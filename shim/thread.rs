@@ -82,6 +82,11 @@ pub struct ThreadState {
     chaos_rng: u64,
     /// `LWKT_DEBUG`: where the program took each reference.
     taken_at: [usize; MAX_REFS],
+    /// The catch-all's switch for this thread (catchall.rs): BLOCK while
+    /// the thread holds a token. The kernel reads it at every system call.
+    selector: u8,
+    /// Syscall User Dispatch is on for this thread.
+    dispatch: bool,
 }
 
 thread_local! {
@@ -96,6 +101,8 @@ thread_local! {
             acquired_ns: [0; MAX_REFS],
             chaos_rng: 0,
             taken_at: [0; MAX_REFS],
+            selector: SELECT_ALLOW,
+            dispatch: false,
         })
     };
 }
@@ -150,6 +157,13 @@ pub fn state() -> &'static mut ThreadState {
     }
 }
 
+/// The calling thread's state if it has ever used tokens.
+fn state_if_used() -> Option<&'static mut ThreadState> {
+    let p = unsafe { *state_slot() };
+    // SAFETY: non-null only once it points at this thread's STATE.
+    (!p.is_null()).then(|| unsafe { &mut *p })
+}
+
 #[cold]
 #[inline(never)]
 unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
@@ -163,6 +177,7 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
     if config::stats_on() {
         stats::thread_started();
     }
+    (*p).dispatch = dispatch_on(&mut (*p).selector);
     *slot = p;
     &mut *p
 }
@@ -174,6 +189,39 @@ pub fn holds_tokens() -> bool {
     let p = unsafe { *state_slot() };
     // SAFETY: non-null only once it points at this thread's STATE.
     !p.is_null() && unsafe { (*p).depth > (*p).released_below }
+}
+
+const SELECT_ALLOW: u8 = 0;
+const SELECT_BLOCK: u8 = 1;
+
+#[cfg(not(test))]
+fn dispatch_on(selector: *mut u8) -> bool {
+    crate::catchall::enable_for_thread(selector)
+}
+#[cfg(test)]
+fn dispatch_on(_: *mut u8) -> bool {
+    false
+}
+
+#[cfg(not(test))]
+fn dispatch_off() {
+    crate::catchall::disable_for_thread()
+}
+#[cfg(test)]
+fn dispatch_off() {}
+
+impl ThreadState {
+    /// Point the catch-all's selector at what the thread holds now: BLOCK
+    /// while it holds a token. A plain store (the kernel reads it).
+    #[inline(always)]
+    fn sync_selector(&mut self) {
+        let v = if self.depth > self.released_below {
+            SELECT_BLOCK
+        } else {
+            SELECT_ALLOW
+        };
+        unsafe { core::ptr::write_volatile(&mut self.selector, v) };
+    }
 }
 
 /// pthread key whose destructor releases a dead thread's tokens.
@@ -258,6 +306,7 @@ impl ThreadState {
         // A signal handler that interrupts us must see a complete entry.
         compiler_fence(SeqCst);
         self.depth = d as u32 + 1;
+        self.sync_selector();
         if config::timing() {
             self.on_acquire(d, tok, flags);
         }
@@ -377,6 +426,7 @@ fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Token, mode: M
     st.seq_at_release[st.depth as usize - 1] = 0;
     // The new reference is not held yet: it counts among the released.
     st.released_below = st.depth;
+    st.sync_selector();
     retake(
         Released {
             below: released.below,
@@ -410,8 +460,10 @@ pub fn rel(call: &'static str, tok: *const Token) {
         // Released already (a cancellation cleanup handler unwinding out of
         // a blocking call): nothing to give back.
         st.released_below = st.depth;
+        st.sync_selector();
         return;
     }
+    st.sync_selector();
     let t = unsafe { &*tok };
     if top.is_primary() {
         if config::timing() {
@@ -541,6 +593,7 @@ pub fn release_all(why: &'static str) -> Released {
         }
     }
     st.released_below = upto;
+    st.sync_selector();
     compiler_fence(SeqCst);
     // Release in reverse order of acquisition, as a sequence of reltokens
     // would.
@@ -627,6 +680,7 @@ pub fn retake(r: Released, call: &'static str) {
     }
     compiler_fence(SeqCst);
     st.released_below = r.below.min(st.depth);
+    st.sync_selector();
 }
 
 fn give_back_one(rf: &TokRef) {
@@ -660,7 +714,17 @@ pub fn write_held(out: &mut impl Write) -> fmt::Result {
 /// pthread key destructor: the thread is exiting. Release what it still
 /// holds and say so (SPEC S9).
 extern "C" fn thread_exit(_value: *mut libc::c_void) {
-    let st = state();
+    let Some(st) = state_if_used() else { return };
+    release_at_exit(st);
+    if st.dispatch {
+        // The selector lives in this thread's memory, which is about to be
+        // reused: the kernel must stop reading it.
+        dispatch_off();
+        st.dispatch = false;
+    }
+}
+
+fn release_at_exit(st: &mut ThreadState) {
     if st.depth == 0 {
         return;
     }
@@ -683,6 +747,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     }
     st.depth = 0;
     st.released_below = 0;
+    st.sync_selector();
 }
 
 /// In a fork child, on the forking thread: it keeps its tokens under its new
@@ -692,11 +757,12 @@ extern "C" fn fork_child() {
     let pid = sys::getpid();
     PROCESS_ID.store(pid, Relaxed);
     crate::token::FORKED.store(true, Relaxed);
-    let st = state();
-    if st.tid == 0 {
-        return;
-    }
+    let Some(st) = state_if_used() else { return };
     st.tid = sys::gettid();
+    // Dispatch is not inherited by a child process.
+    if st.dispatch {
+        st.dispatch = dispatch_on(&mut st.selector);
+    }
     for i in st.released_below as usize..st.depth as usize {
         let r = st.refs[i];
         if r.is_primary() {

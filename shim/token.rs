@@ -345,6 +345,13 @@ impl Token {
                 acquired = false; // the caller reports the misuse
                 break;
             }
+            // A holder that no longer exists first: marking the word below
+            // (EXCLREQ) would make the recovery's compare-and-swap miss.
+            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
+                && self.recover_dead_holder(w)
+            {
+                continue;
+            }
             if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
                 let _ = self
                     .word()
@@ -357,11 +364,6 @@ impl Token {
                 // Reserved for an exclusive waiter that is gone (or lived
                 // in the parent of this fork child): free it.
                 let _ = self.word().compare_exchange(w, 0, Relaxed, Relaxed);
-                continue;
-            }
-            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
-                && self.recover_dead_holder(w)
-            {
                 continue;
             }
             let before = sys::now_ns();

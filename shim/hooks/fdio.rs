@@ -44,7 +44,7 @@ const AT_POSITION: off_t = -1;
 
 /// The read family. `real(iov, cnt, off)` runs libc's call on (part of) the
 /// caller's buffers.
-unsafe fn read_family(
+pub(crate) unsafe fn read_family(
     hook: &'static str,
     fd: c_int,
     iov: *const iovec,
@@ -116,7 +116,7 @@ unsafe fn finish_blocking(
 
 /// The write family, like `read_family`; a short non-blocking write on a
 /// blocking descriptor is always completed.
-unsafe fn write_family(
+pub(crate) unsafe fn write_family(
     hook: &'static str,
     fd: c_int,
     iov: *const iovec,
@@ -289,7 +289,7 @@ pub unsafe extern "C" fn pwritev64(
 /// Is `path` a FIFO that this open may wait on? Opening a FIFO read-only or
 /// write-only waits for the other end; any other open is taken as not
 /// blocking.
-unsafe fn is_waiting_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
+pub(crate) unsafe fn is_waiting_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bool {
     if flags & (libc::O_NONBLOCK | libc::O_PATH) != 0
         || flags & libc::O_ACCMODE == libc::O_RDWR
         || path.is_null()
@@ -313,7 +313,7 @@ unsafe fn is_waiting_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bo
 /// reader is there (then the descriptor is made blocking, as asked) and
 /// fails with ENXIO when it would wait. Read-only has none: whether a
 /// writer will come cannot be known, so the tokens are released.
-unsafe fn fifo_open(
+pub(crate) unsafe fn fifo_open(
     hook: &'static str,
     dirfd: c_int,
     path: *const c_char,

@@ -22,11 +22,12 @@ use crate::thread;
 
 #[macro_use]
 mod real;
-mod fdio;
-mod net;
-mod process;
+pub(crate) mod fdio;
+pub(crate) mod net;
+pub(crate) mod process;
+mod signals;
 mod sync;
-mod waiters;
+pub(crate) mod waiters;
 
 pub fn init_process() {}
 

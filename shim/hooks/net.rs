@@ -27,7 +27,7 @@ const EAGAIN: isize = -(libc::EAGAIN as isize);
 
 /// recv, recvfrom, recvmsg. `probe(flags)` is the raw syscall; `real` is
 /// libc's call with the caller's own arguments.
-unsafe fn receive(
+pub(crate) unsafe fn receive(
     hook: &'static str,
     fd: c_int,
     flags: c_int,
@@ -52,7 +52,7 @@ unsafe fn receive(
 /// send, sendto, sendmsg. A stream socket may take part of the data
 /// without waiting; the blocking call would have sent the rest, so
 /// `rest(done)` sends the rest the blocking way.
-unsafe fn transmit(
+pub(crate) unsafe fn transmit(
     hook: &'static str,
     fd: c_int,
     total: usize,

@@ -68,7 +68,7 @@ pub unsafe extern "C" fn clock_nanosleep(
 }
 
 /// Is the absolute time `*ts` on `clock` already past?
-unsafe fn deadline_passed(clock: clockid_t, ts: *const timespec) -> bool {
+pub(crate) unsafe fn deadline_passed(clock: clockid_t, ts: *const timespec) -> bool {
     let mut now = ZERO_TS;
     if ts.is_null() || libc::clock_gettime(clock, &mut now) != 0 {
         return false;
@@ -130,7 +130,7 @@ unsafe fn wait4_probe(pid: pid_t, status: *mut c_int, options: c_int, ru: *mut r
     )
 }
 
-unsafe fn wait_family(
+pub(crate) unsafe fn wait_family(
     hook: &'static str,
     args: (pid_t, *mut c_int, c_int, *mut rusage),
     real: impl FnOnce() -> pid_t,
@@ -223,7 +223,7 @@ pub unsafe extern "C" fn waitid(
 
 // ---- signal waits: probe with a zero timeout ----
 
-unsafe fn sigtimedwait_probe(set: *const sigset_t, info: *mut siginfo_t) -> isize {
+pub(crate) unsafe fn sigtimedwait_probe(set: *const sigset_t, info: *mut siginfo_t) -> isize {
     let zero = ZERO_TS;
     sys::syscall6(
         libc::SYS_rt_sigtimedwait,
@@ -285,7 +285,7 @@ pub unsafe extern "C" fn sigtimedwait(
 /// Does `syscall(nr, a1, a2, a3, ...)` wait? For futex waits, not when the
 /// word already differs from the expected value (the kernel returns EAGAIN
 /// at once). Other numbers that can block are treated as blocking.
-unsafe fn syscall_blocks(nr: c_long, a1: c_long, a2: c_long, a3: c_long) -> bool {
+pub(crate) unsafe fn syscall_blocks(nr: c_long, a1: c_long, a2: c_long, a3: c_long) -> bool {
     const FUTEX_CMD_MASK: c_long =
         !((libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME) as c_long);
     match nr {
@@ -402,9 +402,9 @@ pub unsafe extern "C" fn msgsnd(
 
 /// The queue's own non-blocking answer (O_NONBLOCK queue): EAGAIN. A
 /// deadline in the past on a blocking queue: ETIMEDOUT, i.e. it would wait.
-const WOULD_WAIT: isize = -(libc::ETIMEDOUT as isize);
+pub(crate) const WOULD_WAIT: isize = -(libc::ETIMEDOUT as isize);
 
-unsafe fn mq_receive_probe(
+pub(crate) unsafe fn mq_receive_probe(
     q: libc::mqd_t,
     buf: *mut c_char,
     len: size_t,
@@ -422,7 +422,12 @@ unsafe fn mq_receive_probe(
     )
 }
 
-unsafe fn mq_send_probe(q: libc::mqd_t, buf: *const c_char, len: size_t, prio: c_uint) -> isize {
+pub(crate) unsafe fn mq_send_probe(
+    q: libc::mqd_t,
+    buf: *const c_char,
+    len: size_t,
+    prio: c_uint,
+) -> isize {
     let past = ZERO_TS;
     sys::syscall6(
         libc::SYS_mq_timedsend,

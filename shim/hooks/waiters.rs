@@ -25,7 +25,11 @@ const SIGSET_BYTES: usize = 8;
 
 /// Probe result 0 means "nothing ready": wait with the tokens released.
 /// Anything else (ready, or an error) is the call's result.
-unsafe fn after_probe(hook: &'static str, r: isize, wait: impl FnOnce() -> c_int) -> c_int {
+pub(crate) unsafe fn after_probe(
+    hook: &'static str,
+    r: isize,
+    wait: impl FnOnce() -> c_int,
+) -> c_int {
     if r == 0 {
         released(hook, wait)
     } else {
@@ -68,13 +72,13 @@ pub unsafe extern "C" fn ppoll(
 }
 
 /// Copies of select's descriptor sets: the probe overwrites them.
-struct SavedSets([Option<fd_set>; 3]);
+pub(crate) struct SavedSets([Option<fd_set>; 3]);
 
 impl SavedSets {
-    unsafe fn save(sets: [*mut fd_set; 3]) -> SavedSets {
+    pub(crate) unsafe fn save(sets: [*mut fd_set; 3]) -> SavedSets {
         SavedSets(sets.map(|s| if s.is_null() { None } else { Some(*s) }))
     }
-    unsafe fn restore(&self, sets: [*mut fd_set; 3]) {
+    pub(crate) unsafe fn restore(&self, sets: [*mut fd_set; 3]) {
         for (saved, s) in self.0.iter().zip(sets) {
             if let Some(v) = saved {
                 *s = *v;
@@ -91,7 +95,11 @@ struct SigmaskArg {
 }
 
 /// select and pselect: probe with pselect6 and a zero timeout.
-unsafe fn select_probe(n: c_int, sets: [*mut fd_set; 3], mask: *const sigset_t) -> isize {
+pub(crate) unsafe fn select_probe(
+    n: c_int,
+    sets: [*mut fd_set; 3],
+    mask: *const sigset_t,
+) -> isize {
     let zero = ZERO_TS;
     let arg = SigmaskArg {
         mask,
