@@ -9,7 +9,7 @@
  *   excl_shared  take dbg_S shared in take_shared_here(), then exclusively
  *                in take_excl_there(): aborts
  *   hold_long    hold dbg_H 300 ms spinning (no blocking call)
- *   hold_short   hold dbg_H briefly 100 times, then 600 ms across a
+ *   hold_short   hold dbg_H briefly 100 times, then 1.2 s across a
  *                nanosleep (which releases it): never held long without
  *                blocking
  */
@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
             lwkt_reltoken(&H);
         }
         lwkt_gettoken(&H);
-        struct timespec t = {0, 600000000};
+        struct timespec t = {1, 200000000};
         CHECK(nanosleep(&t, NULL) == 0);
         lwkt_reltoken(&H);
         printf("hold_short: ok\n");
