@@ -1,0 +1,559 @@
+//! What both bench binaries share: liblwkt.so loaded at run time, the
+//! locks under comparison behind one interface, a calibrated spin, and a
+//! pool of worker threads for the throughput groups.
+//!
+//! The library crate is a cdylib only, so the benches cannot link it (and
+//! must not: its hooks would interpose every libc call of the bench
+//! process). They `dlopen` it with `RTLD_LOCAL` instead and look up the
+//! token API *and the hooks* by name in that one object: calling the
+//! pointer for `read` runs the shim's hook (which forwards to glibc's real
+//! `read`), while `libc::read` in this process still reaches glibc
+//! directly. Both paths are measured side by side in the same process.
+
+// Each bench binary uses a part of this module.
+#![allow(dead_code)]
+
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// `struct lwkt_token` of include/lwkt.h (40 bytes). Zero-filled it is a
+/// valid, free token. Each one gets its own cache line, as a token in a
+/// real program's hot structure would, so that neighbours do not share it.
+#[repr(C, align(64))]
+pub struct Token(UnsafeCell<[u64; 5]>);
+
+// The library synchronizes every access to the token's fields.
+unsafe impl Sync for Token {}
+unsafe impl Send for Token {}
+
+impl Token {
+    pub fn new() -> Box<Token> {
+        Box::new(Token(UnsafeCell::new([0; 5])))
+    }
+    pub fn ptr(&self) -> *mut c_void {
+        self.0.get().cast()
+    }
+}
+
+type TokFn = unsafe extern "C" fn(*mut c_void);
+
+/// The functions of liblwkt.so that the benches call, as found in it.
+pub struct Lwkt {
+    pub gettoken: TokFn,
+    pub gettoken_shared: TokFn,
+    pub reltoken: TokFn,
+    pub pool_lookup: unsafe extern "C" fn(*const c_void) -> *mut c_void,
+    pub getpooltoken: unsafe extern "C" fn(*const c_void) -> *mut c_void,
+    pub relpooltoken: unsafe extern "C" fn(*const c_void),
+    /// The shim's hooks (libc's names, the shim's definitions).
+    pub read: unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize,
+    pub write: unsafe extern "C" fn(c_int, *const c_void, usize) -> isize,
+    pub nanosleep: unsafe extern "C" fn(*const libc::timespec, *mut libc::timespec) -> c_int,
+    pub pthread_mutex_lock: unsafe extern "C" fn(*mut libc::pthread_mutex_t) -> c_int,
+    pub pthread_barrier_wait: unsafe extern "C" fn(*mut libc::pthread_barrier_t) -> c_int,
+    /// Where it was loaded from (printed, so that a run says what it measured).
+    pub path: String,
+}
+
+static LWKT: OnceLock<Lwkt> = OnceLock::new();
+
+/// The glibc tunable that reserves static TLS for libraries loaded later.
+const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=";
+
+/// Make room for liblwkt.so's thread-local state before loading it: call
+/// first thing in `main`.
+///
+/// The library keeps its per-thread state in static TLS (initial-exec,
+/// flag STATIC_TLS, about 2.6 KB), which glibc can give a library that is
+/// dlopen()ed only out of the surplus reserved at start-up (512 bytes by
+/// default): dlopen fails with "cannot allocate memory in static TLS
+/// block". The surplus is a tunable read when the process starts, so the
+/// bench runs itself again with it raised. (Linking or preloading the
+/// library, as programs do, needs none of this.)
+pub fn reserve_static_tls() {
+    use std::os::unix::process::CommandExt;
+    let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if current.contains(STATIC_TLS_TUNABLE) {
+        return;
+    }
+    let tunables = if current.is_empty() {
+        format!("{STATIC_TLS_TUNABLE}16384")
+    } else {
+        format!("{current}:{STATIC_TLS_TUNABLE}16384")
+    };
+    let exe = std::env::current_exe().expect("current_exe");
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .exec();
+    panic!("cannot run the bench again with GLIBC_TUNABLES set: {err}");
+}
+
+/// liblwkt.so, loaded on first use. `LWKT_LIB` names it; by default it is
+/// the one cargo built next to this bench: target/<profile>/deps/<bench>
+/// -> target/<profile>/liblwkt.so.
+pub fn lwkt() -> &'static Lwkt {
+    LWKT.get_or_init(|| {
+        let path = std::env::var("LWKT_LIB").unwrap_or_else(|_| {
+            let exe = std::env::current_exe().expect("current_exe");
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            profile_dir
+                .join("liblwkt.so")
+                .to_string_lossy()
+                .into_owned()
+        });
+        load(&path).unwrap_or_else(|e| {
+            eprintln!("lwkt benches: {e}");
+            eprintln!("(build it with `cargo build --release`, or set LWKT_LIB)");
+            std::process::exit(2);
+        })
+    })
+}
+
+fn load(path: &str) -> Result<Lwkt, String> {
+    let c = CString::new(path).unwrap();
+    // RTLD_LOCAL: the shim's definitions of `read`, `nanosleep`, ... do not
+    // enter the global scope, so the rest of this process (criterion, std,
+    // the baselines) keeps calling glibc. RTLD_NOW: fail here, not mid-run.
+    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if h.is_null() {
+        let err = unsafe { CStr::from_ptr(libc::dlerror()) };
+        return Err(format!("cannot load {path}: {}", err.to_string_lossy()));
+    }
+    let sym = |name: &CStr| -> Result<*mut c_void, String> {
+        let p = unsafe { libc::dlsym(h, name.as_ptr()) };
+        if p.is_null() {
+            return Err(format!("{path} has no {}", name.to_string_lossy()));
+        }
+        // A hook found in libc rather than in the shim would make the
+        // "through the shim" rows measure libc twice: refuse.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let from = if unsafe { libc::dladdr(p, &mut info) } != 0 && !info.dli_fname.is_null() {
+            unsafe { CStr::from_ptr(info.dli_fname) }
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            String::new()
+        };
+        if !from.ends_with("liblwkt.so") {
+            return Err(format!(
+                "{} resolves to {from}, not to liblwkt.so",
+                name.to_string_lossy()
+            ));
+        }
+        Ok(p)
+    };
+    macro_rules! f {
+        ($name:literal as $t:ty) => {
+            // SAFETY: the symbol is the function of that type (lwkt.h, or
+            // the libc prototype that the hook reproduces).
+            unsafe { std::mem::transmute::<*mut c_void, $t>(sym($name)?) }
+        };
+    }
+    type Ts = libc::timespec;
+    Ok(Lwkt {
+        gettoken: f!(c"lwkt_gettoken" as TokFn),
+        gettoken_shared: f!(c"lwkt_gettoken_shared" as TokFn),
+        reltoken: f!(c"lwkt_reltoken" as TokFn),
+        pool_lookup: f!(
+            c"lwkt_token_pool_lookup" as unsafe extern "C" fn(*const c_void) -> *mut c_void
+        ),
+        getpooltoken: f!(c"lwkt_getpooltoken" as unsafe extern "C" fn(*const c_void) -> *mut c_void),
+        relpooltoken: f!(c"lwkt_relpooltoken" as unsafe extern "C" fn(*const c_void)),
+        read: f!(c"read" as unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize),
+        write: f!(c"write" as unsafe extern "C" fn(c_int, *const c_void, usize) -> isize),
+        nanosleep: f!(c"nanosleep" as unsafe extern "C" fn(*const Ts, *mut Ts) -> c_int),
+        pthread_mutex_lock: f!(
+            c"pthread_mutex_lock" as unsafe extern "C" fn(*mut libc::pthread_mutex_t) -> c_int
+        ),
+        pthread_barrier_wait: f!(
+            c"pthread_barrier_wait" as unsafe extern "C" fn(*mut libc::pthread_barrier_t) -> c_int
+        ),
+        path: path.to_string(),
+    })
+}
+
+/// A `pthread_mutex_t` (default attributes), locked through glibc itself.
+#[repr(C, align(64))]
+pub struct PthreadMutex(UnsafeCell<libc::pthread_mutex_t>);
+
+unsafe impl Sync for PthreadMutex {}
+unsafe impl Send for PthreadMutex {}
+
+impl PthreadMutex {
+    pub fn new() -> Box<PthreadMutex> {
+        Box::new(PthreadMutex(UnsafeCell::new(
+            libc::PTHREAD_MUTEX_INITIALIZER,
+        )))
+    }
+    pub fn ptr(&self) -> *mut libc::pthread_mutex_t {
+        self.0.get()
+    }
+}
+
+/// A `pthread_rwlock_t`, for the shared-readers group.
+#[repr(C, align(64))]
+pub struct PthreadRwLock(UnsafeCell<libc::pthread_rwlock_t>);
+
+unsafe impl Sync for PthreadRwLock {}
+unsafe impl Send for PthreadRwLock {}
+
+/// The locks that the throughput groups compare, each doing the same work
+/// inside.
+pub enum Lock {
+    /// `lwkt_gettoken` / `lwkt_reltoken`.
+    Token(Box<Token>),
+    /// `lwkt_gettoken_shared` / `lwkt_reltoken`.
+    SharedToken(Box<Token>),
+    /// glibc's `pthread_mutex_lock` / `unlock`.
+    Mutex(Box<PthreadMutex>),
+    /// glibc's `pthread_rwlock_rdlock` / `unlock`.
+    RwRead(Box<PthreadRwLock>),
+}
+
+impl Lock {
+    pub fn token() -> Lock {
+        Lock::Token(Token::new())
+    }
+    pub fn shared_token() -> Lock {
+        Lock::SharedToken(Token::new())
+    }
+    pub fn mutex() -> Lock {
+        Lock::Mutex(PthreadMutex::new())
+    }
+    pub fn rwlock_read() -> Lock {
+        Lock::RwRead(Box::new(PthreadRwLock(UnsafeCell::new(
+            libc::PTHREAD_RWLOCK_INITIALIZER,
+        ))))
+    }
+
+    #[inline(always)]
+    pub fn lock(&self) {
+        unsafe {
+            match self {
+                Lock::Token(t) => (lwkt().gettoken)(t.ptr()),
+                Lock::SharedToken(t) => (lwkt().gettoken_shared)(t.ptr()),
+                Lock::Mutex(m) => {
+                    libc::pthread_mutex_lock(m.ptr());
+                }
+                Lock::RwRead(l) => {
+                    libc::pthread_rwlock_rdlock(l.0.get());
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub fn unlock(&self) {
+        unsafe {
+            match self {
+                Lock::Token(t) | Lock::SharedToken(t) => (lwkt().reltoken)(t.ptr()),
+                Lock::Mutex(m) => {
+                    libc::pthread_mutex_unlock(m.ptr());
+                }
+                Lock::RwRead(l) => {
+                    libc::pthread_rwlock_unlock(l.0.get());
+                }
+            }
+        }
+    }
+
+    /// Does the lock let several holders in (so that the workers cannot
+    /// share a counter inside it)?
+    fn is_shared(&self) -> bool {
+        matches!(self, Lock::SharedToken(_) | Lock::RwRead(_))
+    }
+}
+
+/// Spin iterations per nanosecond on this machine, measured once.
+static SPIN_PER_NS: OnceLock<f64> = OnceLock::new();
+
+/// Busy work that the compiler cannot remove: `n` dependent additions.
+#[inline(always)]
+pub fn spin(n: u64) {
+    let mut x = 0u64;
+    for _ in 0..n {
+        x = black_box(x.wrapping_add(1));
+    }
+    black_box(x);
+}
+
+/// How many `spin` iterations take `ns` nanoseconds. A critical section
+/// is simulated with this, not with a sleep: it must run, not block.
+pub fn spin_iters_for(ns: u64) -> u64 {
+    let per_ns = *SPIN_PER_NS.get_or_init(|| {
+        spin(10_000_000); // warm up, let the clock ramp
+                          // Best of several rounds: interruptions only make a round slower.
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let n = 20_000_000;
+            let t = Instant::now();
+            spin(n);
+            best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+        }
+        let per_ns = 1.0 / best;
+        eprintln!("lwkt benches: spin calibrated at {per_ns:.3} iterations/ns");
+        per_ns
+    });
+    ((ns as f64 * per_ns).round() as u64).max(1)
+}
+
+/// What a worker does while it holds the lock, besides counting.
+#[derive(Clone, Copy)]
+pub enum Work {
+    /// Run for about that many nanoseconds (calibrated spin).
+    Spin(u64),
+    /// `nanosleep` for that many nanoseconds, through the shim's hook.
+    Sleep(u64),
+    /// Ask a server thread for a byte over a pipe and `read` the answer,
+    /// which comes that many nanoseconds later (`write` and `read` through
+    /// the shim's hooks).
+    PipeRead(u64),
+}
+
+/// The pipe pair of one worker and its server thread.
+struct Conversation {
+    request_w: c_int,
+    answer_r: c_int,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Conversation {
+    /// A server that answers each request byte after `delay_ns`, like a
+    /// device or a remote peer would. It calls glibc directly: it is the
+    /// outside world, not code under test.
+    fn start(delay_ns: u64) -> Conversation {
+        let mut req = [0; 2];
+        let mut ans = [0; 2];
+        unsafe {
+            assert_eq!(libc::pipe(req.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(ans.as_mut_ptr()), 0);
+        }
+        let (request_r, answer_w) = (req[0], ans[1]);
+        let server = std::thread::spawn(move || {
+            let delay = ts(delay_ns);
+            let mut b = 0u8;
+            loop {
+                let n = unsafe { libc::read(request_r, (&mut b as *mut u8).cast(), 1) };
+                if n != 1 {
+                    break; // the worker's end was closed
+                }
+                unsafe {
+                    libc::nanosleep(&delay, std::ptr::null_mut());
+                    libc::write(answer_w, (&b as *const u8).cast(), 1);
+                }
+            }
+            unsafe {
+                libc::close(request_r);
+                libc::close(answer_w);
+            }
+        });
+        Conversation {
+            request_w: req[1],
+            answer_r: ans[0],
+            server: Some(server),
+        }
+    }
+
+    #[inline(always)]
+    fn ask(&self) {
+        let l = lwkt();
+        let mut b = 1u8;
+        unsafe {
+            let n = (l.write)(self.request_w, (&b as *const u8).cast(), 1);
+            assert_eq!(n, 1, "write to the server");
+            let n = (l.read)(self.answer_r, (&mut b as *mut u8).cast(), 1);
+            assert_eq!(n, 1, "read from the server");
+        }
+    }
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        unsafe {
+            libc::close(self.request_w);
+        }
+        if let Some(s) = self.server.take() {
+            s.join().unwrap();
+        }
+        unsafe {
+            libc::close(self.answer_r);
+        }
+    }
+}
+
+pub fn ts(ns: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    }
+}
+
+/// State shared by a pool's threads: the lock, and the operation counter
+/// that it protects (on its own cache line).
+#[repr(C, align(64))]
+struct Shared {
+    done_ops: AtomicU64,
+    _pad: [u64; 7],
+    target: AtomicU64,
+    quit: AtomicBool,
+    lock: Lock,
+    work: Work,
+    spin_iters: u64,
+    threads: u64,
+    start: Barrier,
+    finish: Barrier,
+}
+
+/// `threads` workers that stay alive across criterion's samples, so that a
+/// sample measures the lock, not thread creation.
+///
+/// For exclusive locks, one operation is: take the lock, read the shared
+/// counter and stop if it reached the target, count one, do the work,
+/// release. The counter is the state the lock protects (plain load and
+/// store, no atomic read-modify-write), and it makes the total exact
+/// whatever the lock's fairness: no thread idles at the end while others
+/// still have a quota. A token's holder that blocks in the work has
+/// already counted, so the count stays right when the token is taken by
+/// another thread meanwhile.
+///
+/// Shared locks admit several holders, which could not share a counter
+/// inside: each thread then does an equal share of the operations.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn new(threads: usize, lock: Lock, work: Work) -> Pool {
+        let spin_iters = match work {
+            Work::Spin(ns) => spin_iters_for(ns),
+            _ => 0,
+        };
+        let shared = Arc::new(Shared {
+            done_ops: AtomicU64::new(0),
+            _pad: [0; 7],
+            target: AtomicU64::new(0),
+            quit: AtomicBool::new(false),
+            lock,
+            work,
+            spin_iters,
+            threads: threads as u64,
+            start: Barrier::new(threads + 1),
+            finish: Barrier::new(threads + 1),
+        });
+        let workers = (0..threads)
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::spawn(move || worker(&s, i as u64))
+            })
+            .collect();
+        Pool { shared, workers }
+    }
+
+    /// Run `ops` operations on all threads; the wall time they took.
+    pub fn run(&self, ops: u64) -> Duration {
+        let s = &self.shared;
+        s.done_ops.store(0, Relaxed);
+        s.target.store(ops, Relaxed);
+        let t = Instant::now();
+        s.start.wait();
+        s.finish.wait();
+        let elapsed = t.elapsed();
+        if !s.lock.is_shared() {
+            assert_eq!(s.done_ops.load(Relaxed), ops, "lost updates: broken lock");
+        }
+        elapsed
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.quit.store(true, Relaxed);
+        self.shared.start.wait();
+        for w in self.workers.drain(..) {
+            w.join().unwrap();
+        }
+    }
+}
+
+fn worker(s: &Shared, index: u64) {
+    let conversation = match s.work {
+        Work::PipeRead(delay) => Some(Conversation::start(delay)),
+        _ => None,
+    };
+    let sleep = match s.work {
+        Work::Sleep(ns) => ts(ns),
+        _ => ts(0),
+    };
+    loop {
+        s.start.wait();
+        if s.quit.load(Relaxed) {
+            break;
+        }
+        let target = s.target.load(Relaxed);
+        let mut mine = if s.lock.is_shared() {
+            target / s.threads + u64::from(index < target % s.threads)
+        } else {
+            u64::MAX
+        };
+        while mine > 0 {
+            s.lock.lock();
+            if !s.lock.is_shared() {
+                let n = s.done_ops.load(Relaxed);
+                if n >= target {
+                    s.lock.unlock();
+                    break;
+                }
+                s.done_ops.store(n + 1, Relaxed);
+            }
+            match s.work {
+                Work::Spin(_) => spin(s.spin_iters),
+                Work::Sleep(_) => unsafe {
+                    (lwkt().nanosleep)(&sleep, std::ptr::null_mut());
+                },
+                Work::PipeRead(_) => conversation.as_ref().unwrap().ask(),
+            }
+            s.lock.unlock();
+            mine -= 1;
+        }
+        s.finish.wait();
+    }
+}
+
+/// A thread that stays parked for the life of the process. glibc's mutex
+/// fast path is cheaper in a process that never started a second thread;
+/// real programs that need locks have several threads, and so does this.
+pub fn keep_a_second_thread_alive() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        std::thread::spawn(|| loop {
+            std::thread::park();
+        });
+    });
+}
+
+/// Write what the report needs to know about this run besides criterion's
+/// figures (the spin calibration) next to criterion's output.
+pub fn record_meta(key: &str, value: &str) {
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf()
+        })
+        .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("lwkt-meta-{key}.txt")), value);
+}

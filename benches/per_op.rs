@@ -1,0 +1,206 @@
+//! Per-operation costs, one thread at a time (criterion): a token pair
+//! against glibc's mutex pair, the hooks' cost for a thread that holds no
+//! token, releasing and retaking held tokens around a blocking call, and
+//! pool tokens. Every group puts the token next to the baseline that does
+//! the same work; `scripts/bench` turns them into ratios.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::time::Duration;
+
+use common::{lwkt, PthreadMutex, Token};
+use criterion::{BenchmarkId, Criterion};
+
+/// Lock, then unlock, the same object, many times.
+fn uncontended(c: &mut Criterion) {
+    let l = lwkt();
+    let mut g = c.benchmark_group("uncontended");
+
+    let tok = Token::new();
+    g.bench_function("token_pair", |b| {
+        b.iter(|| unsafe {
+            let t = black_box(tok.ptr());
+            (l.gettoken)(t);
+            (l.reltoken)(t);
+        })
+    });
+
+    // glibc's own functions: the shim is loaded RTLD_LOCAL, so `libc::`
+    // calls in this process do not go through its hooks.
+    let m = PthreadMutex::new();
+    g.bench_function("pthread_mutex_pair", |b| {
+        b.iter(|| unsafe {
+            let p = black_box(m.ptr());
+            libc::pthread_mutex_lock(p);
+            libc::pthread_mutex_unlock(p);
+        })
+    });
+
+    let sm = std::sync::Mutex::new(0u64);
+    g.bench_function("std_mutex_pair", |b| {
+        b.iter(|| drop(black_box(&sm).lock().unwrap()))
+    });
+
+    // The floor for any lock that a free thread takes with a locked
+    // instruction and gives back with a store: exactly that, inline.
+    #[repr(align(64))]
+    struct Line(AtomicU64);
+    let word = Line(AtomicU64::new(0));
+    g.bench_function("floor_cas_store", |b| {
+        b.iter(|| {
+            let w = &black_box(&word).0;
+            let _ = black_box(w.compare_exchange(0, 1, Acquire, Relaxed));
+            w.store(0, Release);
+        })
+    });
+    g.finish();
+}
+
+/// The shim's hook (found in liblwkt.so by name) against glibc's function
+/// (called directly), for a thread that holds no token: the hook should
+/// only add one thread-local check.
+fn hook_overhead(c: &mut Criterion) {
+    let l = lwkt();
+    let mut g = c.benchmark_group("hook_overhead");
+
+    let zero = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
+    assert!(zero >= 0, "open /dev/zero");
+    let mut byte = 0u8;
+    let buf = (&mut byte as *mut u8).cast();
+    g.bench_function(BenchmarkId::new("read_dev_zero", "shim"), |b| {
+        b.iter(|| unsafe { black_box((l.read)(black_box(zero), buf, 1)) })
+    });
+    g.bench_function(BenchmarkId::new("read_dev_zero", "libc"), |b| {
+        b.iter(|| unsafe { black_box(libc::read(black_box(zero), buf, 1)) })
+    });
+
+    let m = PthreadMutex::new();
+    g.bench_function(BenchmarkId::new("mutex_pair", "shim"), |b| {
+        b.iter(|| unsafe {
+            let p = black_box(m.ptr());
+            (l.pthread_mutex_lock)(p);
+            libc::pthread_mutex_unlock(p); // not a hook: unlocking never blocks
+        })
+    });
+    g.bench_function(BenchmarkId::new("mutex_pair", "libc"), |b| {
+        b.iter(|| unsafe {
+            let p = black_box(m.ptr());
+            libc::pthread_mutex_lock(p);
+            libc::pthread_mutex_unlock(p);
+        })
+    });
+
+    let ts0 = common::ts(0);
+    g.bench_function(BenchmarkId::new("nanosleep_0", "shim"), |b| {
+        b.iter(|| unsafe { (l.nanosleep)(black_box(&ts0), std::ptr::null_mut()) })
+    });
+    g.bench_function(BenchmarkId::new("nanosleep_0", "libc"), |b| {
+        b.iter(|| unsafe { libc::nanosleep(black_box(&ts0), std::ptr::null_mut()) })
+    });
+    g.finish();
+    unsafe { libc::close(zero) };
+}
+
+/// Release and retake: the thread holds `k` uncontended tokens and calls a
+/// hook that releases them all, runs libc's call, and takes them all back.
+/// The same call made directly to glibc (tokens kept) is the baseline; the
+/// difference is the release and retake.
+///
+/// Two calls:
+/// * `pthread_barrier_wait` on a barrier of one thread: the hook always
+///   releases (a barrier wait cannot be probed), but the call itself
+///   returns at once, so little noise hides the difference.
+/// * `nanosleep` of 1 ns with the thread's timer slack at 1 ns: a call that
+///   really goes to sleep in the kernel, briefly; noisier.
+fn retake(c: &mut Criterion) {
+    let l = lwkt();
+    let counts = [1usize, 8, 32, 64];
+    let tokens: Vec<Box<Token>> = (0..64).map(|_| Token::new()).collect();
+    let hold = |k: usize| {
+        for t in &tokens[..k] {
+            unsafe { (l.gettoken)(t.ptr()) };
+        }
+    };
+    let drop_all = |k: usize| {
+        for t in tokens[..k].iter().rev() {
+            unsafe { (l.reltoken)(t.ptr()) };
+        }
+    };
+
+    let mut barrier: libc::pthread_barrier_t = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::pthread_barrier_init(&mut barrier, std::ptr::null(), 1) },
+        0
+    );
+    let bp: *mut libc::pthread_barrier_t = &mut barrier;
+    let mut g = c.benchmark_group("retake_barrier");
+    for &k in &counts {
+        hold(k);
+        g.bench_function(BenchmarkId::new("shim", k), |b| {
+            b.iter(|| unsafe { (l.pthread_barrier_wait)(black_box(bp)) })
+        });
+        g.bench_function(BenchmarkId::new("libc", k), |b| {
+            b.iter(|| unsafe { libc::pthread_barrier_wait(black_box(bp)) })
+        });
+        drop_all(k);
+    }
+    g.finish();
+    unsafe { libc::pthread_barrier_destroy(bp) };
+
+    // Default slack (50 us) would make every sleep last 50 us and drown the
+    // difference; 1 ns makes the kernel wake the thread when asked.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+    let one_ns = common::ts(1);
+    let mut g = c.benchmark_group("retake_nanosleep");
+    for &k in &counts {
+        hold(k);
+        g.bench_function(BenchmarkId::new("shim", k), |b| {
+            b.iter(|| unsafe { (l.nanosleep)(black_box(&one_ns), std::ptr::null_mut()) })
+        });
+        g.bench_function(BenchmarkId::new("libc", k), |b| {
+            b.iter(|| unsafe { libc::nanosleep(black_box(&one_ns), std::ptr::null_mut()) })
+        });
+        drop_all(k);
+    }
+    g.finish();
+    // 0: back to the thread's default slack.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 0 as libc::c_ulong) };
+}
+
+/// Pool tokens: finding the token of an address, and taking it.
+fn pool(c: &mut Criterion) {
+    let l = lwkt();
+    let mut g = c.benchmark_group("pool");
+    let object = Box::new([0u64; 8]);
+    let p: *const std::ffi::c_void = (&*object as *const [u64; 8]).cast();
+    g.bench_function("lookup", |b| {
+        b.iter(|| unsafe { black_box((l.pool_lookup)(black_box(p))) })
+    });
+    g.bench_function("getpooltoken_pair", |b| {
+        b.iter(|| unsafe {
+            let p = black_box(p);
+            (l.getpooltoken)(p);
+            (l.relpooltoken)(p);
+        })
+    });
+    g.finish();
+}
+
+fn main() {
+    common::reserve_static_tls();
+    common::keep_a_second_thread_alive();
+    eprintln!("lwkt benches: using {}", lwkt().path);
+    // Defaults for a plain `cargo bench`; scripts/bench passes its own.
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .configure_from_args();
+    uncontended(&mut c);
+    hook_overhead(&mut c);
+    retake(&mut c);
+    pool(&mut c);
+    c.final_summary();
+}
