@@ -36,7 +36,7 @@ static void *worker(void *arg) {
 int lwkt_test_main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    start_watchdog(3 * TEST_DEADLINE_S);
+    start_watchdog(2 * TEST_DEADLINE_S);
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         t[i] = start_thread(worker, NULL);

@@ -69,7 +69,7 @@ static double worst_wait(int requests, int shared_readers_active) {
 int lwkt_test_main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    start_watchdog(3 * TEST_DEADLINE_S);
+    start_watchdog(2 * TEST_DEADLINE_S);
 
     pthread_t a = start_thread(hammer, NULL);
     pthread_t b = start_thread(hammer, NULL);

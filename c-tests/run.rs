@@ -21,8 +21,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Longer than any deadline inside a test (check.h: 20 s), so that a test's
-/// own, clearer failure message wins.
+/// Longer than any deadline inside a test (check.h: waits of 20 s, whole-test
+/// watchdogs of 40 s), so that a test's own, clearer failure message wins.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 const OBJ_DIR: &str = env!("LWKT_CTEST_OBJ_DIR");
