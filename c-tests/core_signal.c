@@ -16,6 +16,10 @@ static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(signal_T);
 static struct lwkt_token U = LWKT_TOKEN_INITIALIZER(signal_U);
 
 #define SIGNALS 200
+/* Each of these interrupts read() (EINTR), so the hook retakes T and calls
+ * read() again: many of them also probe handlers that land while the hook
+ * is retaking the thread's tokens. */
+#define BLOCKED_SIGNALS 200
 
 static atomic_int handled, handler_saw_t, handler_took_t;
 static atomic_int h_holding, h_release, h_blocking, h_done;
@@ -106,12 +110,22 @@ int lwkt_test_main(int argc, char **argv) {
     SPIN_UNTIL(h_blocking);
     lwkt_gettoken(&T); /* only once H is blocked in read() */
     lwkt_reltoken(&T);
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < BLOCKED_SIGNALS; i++) {
         CHECK(pthread_kill(h, SIGUSR2) == 0);
         SPIN_UNTIL_COND(atomic_load(&handled) == i + 1);
         CHECK(!atomic_load(&h_done));
     }
-    CHECK_EQ(atomic_load(&handler_took_t), 20);
+    if (atomic_load(&handler_took_t) != BLOCKED_SIGNALS) {
+        /* Seen when a signal lands while the read() hook retakes T: the
+         * word is the thread's again, its reference not yet live, and the
+         * handler's lwkt_gettoken(&T) returns without T counting as held
+         * exclusively. */
+        fprintf(stderr,
+                "FAIL: in %d of %d handlers that interrupted read() (or its retake), "
+                "LWKT_TOKEN_HELD_EXCL(&T) was false right after lwkt_gettoken(&T)\n",
+                BLOCKED_SIGNALS - atomic_load(&handler_took_t), BLOCKED_SIGNALS);
+        _exit(1);
+    }
     CHECK(write(pipefd[1], "x", 1) == 1);
     join_thread(h);
     CHECK(atomic_load(&h_done));
