@@ -738,7 +738,8 @@ fn sorted(v: &[(String, u64)]) -> Vec<(String, u64)> {
 }
 
 /// The report of stats_known.c matches what that program did (see the
-/// comment at its top). `pool_line` is its "pool P0 P1 P2" output line.
+/// comment at its top). `out` is that run: its pid, and its "pool P0 P1 P2"
+/// line with the pool tokens' addresses.
 fn check_stats_known(r: &Report, out: &Outcome) {
     let ctx = out.describe();
     assert_eq!(r.pid, out.pid as u64, "report's pid: {ctx}");
@@ -749,8 +750,14 @@ fn check_stats_known(r: &Report, out: &Outcome) {
         assert_eq!(n, 5, "token(s) in the header: {r:#?}");
     }
 
-    // Most contended first: obs_T is the only contended token.
+    // Most contended first: obs_T is the only contended token; then the
+    // most acquired.
     assert_eq!(r.tokens[0].name, "obs_T", "most contended first: {r:#?}");
+    let acq: Vec<u64> = r.tokens[1..].iter().map(|t| t.excl + t.shared).collect();
+    assert!(
+        acq.windows(2).all(|w| w[0] >= w[1]),
+        "not most acquired first: {r:#?}"
+    );
     let t = r.token("obs_T");
     assert!(!t.pool, "{t:?}");
     assert_eq!((t.excl, t.shared), (12, 5), "obs_T acquisitions: {t:?}");
