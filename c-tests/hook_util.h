@@ -168,6 +168,11 @@ static inline pthread_t hk_spawn(void *(*fn)(void *), void *arg) {
 
 /* --- watchdog: a hung call fails the test instead of hanging it -------- */
 
+/* A case that has not finished by then hangs: fail it with its name, well
+ * before the runner's kill of the whole file (60 s), and after the 20 s
+ * deadlines inside a case, which report more precisely. */
+#define HK_CASE_DEADLINE_S (TEST_DEADLINE_S + 15)
+
 static _Atomic(const char *) hk_wd_case;
 static atomic_int hk_wd_stage; /* 0 idle, 1 running */
 static _Atomic double hk_wd_deadline;
@@ -179,7 +184,7 @@ static inline void *hk_watchdog(void *arg) {
         nanosleep(&ts, NULL); /* holds no token: plain libc */
         if (atomic_load(&hk_wd_stage) && now_s() > atomic_load(&hk_wd_deadline)) {
             fprintf(stderr, "FAIL: case [%s] hung for %d s (call never returned or helper stuck)\n",
-                    atomic_load(&hk_wd_case), 3 * TEST_DEADLINE_S);
+                    atomic_load(&hk_wd_case), HK_CASE_DEADLINE_S);
             fflush(stderr);
             _exit(1);
         }
@@ -266,7 +271,7 @@ static inline void hk_run_one(const struct hk_case *c, int with_tokens) {
     for (int i = 0; i < 6; i++)
         h->fd[i] = -1;
     atomic_store(&hk_wd_case, c->name);
-    atomic_store(&hk_wd_deadline, now_s() + 3 * TEST_DEADLINE_S);
+    atomic_store(&hk_wd_deadline, now_s() + HK_CASE_DEADLINE_S);
     atomic_store(&hk_wd_stage, 1);
 
     if (c->setup)
