@@ -73,8 +73,50 @@ fn allowed_range() -> (usize, usize) {
     (start, end - start)
 }
 
+/// Are we running under valgrind? Its CPU emulation does not implement
+/// Syscall User Dispatch (the program would hang), so the catch-all stays
+/// off there. This is valgrind's documented client-request sequence, a
+/// no-op on a real CPU: `rdx` keeps its value (0) unless valgrind answers.
+fn running_on_valgrind() -> bool {
+    const RUNNING_ON_VALGRIND: u64 = 0x1001;
+    let args: [u64; 6] = [RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0];
+    let answer: u64;
+    unsafe {
+        core::arch::asm!(
+            "rol rdi, 3",
+            "rol rdi, 13",
+            "rol rdi, 61",
+            "rol rdi, 51",
+            "xchg rbx, rbx",
+            in("rax") args.as_ptr(),
+            inout("rdx") 0u64 => answer,
+            inout("rdi") 0u64 => _,
+            options(nostack),
+        );
+    }
+    answer != 0
+}
+
+/// Why the catch-all is off, for `LWKT_DEBUG`.
+pub fn why_off() -> &'static str {
+    match OFF_REASON.load(Relaxed) {
+        OFF_BY_USER => "LWKT_CATCHALL=0",
+        OFF_VALGRIND => "valgrind does not emulate Syscall User Dispatch",
+        _ => "this kernel has no Syscall User Dispatch",
+    }
+}
+
+const OFF_BY_USER: u8 = 1;
+const OFF_VALGRIND: u8 = 2;
+static OFF_REASON: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
 pub fn init_process() {
     if !config::CATCHALL_WANTED.load(Relaxed) {
+        OFF_REASON.store(OFF_BY_USER, Relaxed);
+        return;
+    }
+    if running_on_valgrind() {
+        OFF_REASON.store(OFF_VALGRIND, Relaxed);
         return;
     }
     // Where the kernel has the feature, switching it off succeeds.

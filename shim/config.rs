@@ -150,24 +150,24 @@ pub fn init_process() {
 
 /// `LWKT_DEBUG`: say which mode is in force (after the catch-all tried to
 /// install itself).
-pub fn announce(catchall_on: bool) {
+pub fn announce(catchall_on: bool, why_off: &str) {
     use core::fmt::Write;
     if !DEBUG.load(Relaxed) {
         return;
     }
-    let mode = if catchall_on {
-        "symbol hooks and the catch-all (Syscall User Dispatch)"
-    } else if CATCHALL_WANTED.load(Relaxed) {
-        "symbol hooks only (this kernel has no Syscall User Dispatch)"
-    } else {
-        "symbol hooks only (LWKT_CATCHALL=0)"
-    };
     let mut line = Line::new();
     let _ = write!(
         line,
-        "lwkt: debug on (pid {}): blocking calls caught by {mode}{}",
-        sys::getpid(),
-        if chaos() { "; chaos on" } else { "" },
+        "lwkt: debug on (pid {}): blocking calls caught by ",
+        sys::getpid()
     );
+    let _ = if catchall_on {
+        line.write_str("symbol hooks and the catch-all (Syscall User Dispatch)")
+    } else {
+        write!(line, "symbol hooks only ({why_off})")
+    };
+    if chaos() {
+        let _ = line.write_str("; chaos on");
+    }
     line.emit();
 }

@@ -48,5 +48,5 @@ fn init() {
     #[cfg(not(test))]
     catchall::init_process();
     #[cfg(not(test))]
-    config::announce(catchall::on());
+    config::announce(catchall::on(), catchall::why_off());
 }

@@ -82,10 +82,8 @@ pub struct ThreadState {
     chaos_rng: u64,
     /// `LWKT_DEBUG`: where the program took each reference.
     taken_at: [usize; MAX_REFS],
-    /// The catch-all's switch for this thread (catchall.rs): BLOCK while
-    /// the thread holds a token. The kernel reads it at every system call.
-    selector: u8,
-    /// Syscall User Dispatch is on for this thread.
+    /// Syscall User Dispatch is on for this thread (its switch is the
+    /// `lwkt_thread_selector` byte).
     dispatch: bool,
 }
 
@@ -101,7 +99,6 @@ thread_local! {
             acquired_ns: [0; MAX_REFS],
             chaos_rng: 0,
             taken_at: [0; MAX_REFS],
-            selector: SELECT_ALLOW,
             dispatch: false,
         })
     };
@@ -123,8 +120,32 @@ core::arch::global_asm!(
     ".size lwkt_thread_state_ptr,8",
     "lwkt_thread_state_ptr:",
     ".zero 8",
+    // The catch-all's selector byte, which doubles as "this thread holds a
+    // token now": 1 exactly while depth > released_below.
+    ".globl lwkt_thread_selector",
+    ".hidden lwkt_thread_selector",
+    ".type lwkt_thread_selector,@object",
+    ".size lwkt_thread_selector,1",
+    "lwkt_thread_selector:",
+    ".zero 1",
     ".popsection",
 );
+
+/// Address of the calling thread's selector byte.
+#[inline(always)]
+fn selector_slot() -> *mut u8 {
+    let slot: *mut u8;
+    // SAFETY: reads the GOT entry of a TLS symbol and the thread pointer.
+    unsafe {
+        core::arch::asm!(
+            "mov {s}, qword ptr [rip + lwkt_thread_selector@GOTTPOFF]",
+            "add {s}, qword ptr fs:[0]",
+            s = out(reg) slot,
+            options(pure, readonly, nostack),
+        );
+    }
+    slot
+}
 
 /// Address of the calling thread's `lwkt_thread_state_ptr`.
 #[inline(always)]
@@ -136,7 +157,7 @@ fn state_slot() -> *mut *mut ThreadState {
             "mov {s}, qword ptr [rip + lwkt_thread_state_ptr@GOTTPOFF]",
             "add {s}, qword ptr fs:[0]",
             s = out(reg) slot,
-            options(pure, readonly, nostack, preserves_flags),
+            options(pure, readonly, nostack),
         );
     }
     slot
@@ -177,18 +198,17 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
     if config::stats_on() {
         stats::thread_started();
     }
-    (*p).dispatch = dispatch_on(&mut (*p).selector);
+    (*p).dispatch = dispatch_on(selector_slot());
     *slot = p;
     &mut *p
 }
 
 /// Does the calling thread hold at least one token right now? The only cost
-/// a hook adds for a thread without tokens: one thread-local load.
+/// a hook adds for a thread without tokens: one thread-local byte load.
 #[inline(always)]
 pub fn holds_tokens() -> bool {
-    let p = unsafe { *state_slot() };
-    // SAFETY: non-null only once it points at this thread's STATE.
-    !p.is_null() && unsafe { (*p).depth > (*p).released_below }
+    // SAFETY: this thread's own static TLS byte.
+    unsafe { core::ptr::read_volatile(selector_slot()) != SELECT_ALLOW }
 }
 
 const SELECT_ALLOW: u8 = 0;
@@ -211,8 +231,9 @@ fn dispatch_off() {
 fn dispatch_off() {}
 
 impl ThreadState {
-    /// Point the catch-all's selector at what the thread holds now: BLOCK
-    /// while it holds a token. A plain store (the kernel reads it).
+    /// Point the selector at what the thread holds now: BLOCK while it
+    /// holds a token. A plain store; the kernel reads it at every system
+    /// call when dispatch is on, and the hooks read it as "holds tokens".
     #[inline(always)]
     fn sync_selector(&mut self) {
         let v = if self.depth > self.released_below {
@@ -220,7 +241,7 @@ impl ThreadState {
         } else {
             SELECT_ALLOW
         };
-        unsafe { core::ptr::write_volatile(&mut self.selector, v) };
+        unsafe { core::ptr::write_volatile(selector_slot(), v) };
     }
 }
 
@@ -437,9 +458,50 @@ fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Token, mode: M
 }
 
 /// `lwkt_reltoken`: release the most recent reference, which must be `tok`.
+/// The common case (the thread's only reference to a token it holds
+/// exclusively, nothing counted) is straight-line: a few loads, a store to
+/// the reference stack, the selector store and the releasing store.
 #[inline(always)]
 pub fn rel(call: &'static str, tok: *const Token) {
     let st = state();
+    let d = st.depth as usize;
+    if d == 0 || d > MAX_REFS || d as u32 <= st.released_below || st.refs[d - 1].tok != tok {
+        return rel_unusual(st, call, tok);
+    }
+    let top = st.refs[d - 1];
+    st.depth = d as u32 - 1;
+    st.sync_selector();
+    const EXCL_PRIMARY: u32 = R_PRIMARY | R_WORD_EXCL;
+    if top.flags & EXCL_PRIMARY == EXCL_PRIMARY && !config::timing() {
+        unsafe { &*tok }.release_exclusive();
+    } else {
+        rel_other(st, d - 1, top);
+    }
+}
+
+/// `rel` of a shared or recursive reference, or with statistics on.
+#[cold]
+#[inline(never)]
+fn rel_other(st: &mut ThreadState, i: usize, top: TokRef) {
+    let t = unsafe { &*top.tok };
+    if top.is_primary() {
+        if config::timing() {
+            st.on_word_release(i);
+        }
+        match top.word_mode() {
+            Mode::Exclusive => t.release_exclusive(),
+            Mode::Shared => t.release_shared(),
+        }
+    } else if top.is_excl() {
+        downgrade_if_last_exclusive(st, top.tok);
+    }
+}
+
+/// `rel` that is a misuse, or of a reference already released (a
+/// cancellation cleanup handler unwinding out of a blocking call).
+#[cold]
+#[inline(never)]
+fn rel_unusual(st: &mut ThreadState, call: &'static str, tok: *const Token) {
     let d = st.depth as usize;
     if d == 0 {
         diag::misuse(call, tok, format_args!("the thread holds no token"));
@@ -455,27 +517,10 @@ pub fn rel(call: &'static str, tok: *const Token) {
             ),
         );
     }
+    // Released already: nothing to give back.
     st.depth = d as u32 - 1;
-    if (d as u32) <= st.released_below {
-        // Released already (a cancellation cleanup handler unwinding out of
-        // a blocking call): nothing to give back.
-        st.released_below = st.depth;
-        st.sync_selector();
-        return;
-    }
+    st.released_below = st.depth;
     st.sync_selector();
-    let t = unsafe { &*tok };
-    if top.is_primary() {
-        if config::timing() {
-            st.on_word_release(d - 1);
-        }
-        match top.word_mode() {
-            Mode::Exclusive => t.release_exclusive(),
-            Mode::Shared => t.release_shared(),
-        }
-    } else if top.is_excl() {
-        downgrade_if_last_exclusive(st, tok);
-    }
 }
 
 /// A recursive exclusive reference went away: if only shared references
@@ -761,7 +806,7 @@ extern "C" fn fork_child() {
     st.tid = sys::gettid();
     // Dispatch is not inherited by a child process.
     if st.dispatch {
-        st.dispatch = dispatch_on(&mut st.selector);
+        st.dispatch = dispatch_on(selector_slot());
     }
     for i in st.released_below as usize..st.depth as usize {
         let r = st.refs[i];

@@ -10,7 +10,9 @@
 use core::ffi::{c_char, c_int, c_void};
 use libc::{iovec, mode_t, off_t, size_t, ssize_t};
 
-use super::{c_result, holding, iov_total, is_disk_file, nonblocking, released, IovTail, Probe};
+use super::{
+    c_result, held, holding, iov_total, is_disk_file, nonblocking, released, IovTail, Probe,
+};
 use crate::sys;
 
 mod real {
@@ -167,8 +169,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     if !holding() {
         return f(fd, buf, n);
     }
-    read_family("read", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
-        f(fd, (*v).iov_base, (*v).iov_len)
+    held(move || {
+        read_family("read", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
+            f(fd, (*v).iov_base, (*v).iov_len)
+        })
     })
 }
 
@@ -178,7 +182,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
     if !holding() {
         return f(fd, iov, cnt);
     }
-    read_family("readv", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c))
+    held(move || read_family("readv", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c)))
 }
 
 #[no_mangle]
@@ -187,8 +191,10 @@ pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_
     if !holding() {
         return f(fd, buf, n, off);
     }
-    read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
-        f(fd, (*v).iov_base, (*v).iov_len, o)
+    held(move || {
+        read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
+            f(fd, (*v).iov_base, (*v).iov_len, o)
+        })
     })
 }
 
@@ -198,8 +204,10 @@ pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: of
     if !holding() {
         return f(fd, buf, n, off);
     }
-    read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
-        f(fd, (*v).iov_base, (*v).iov_len, o)
+    held(move || {
+        read_family("pread", fd, &one(buf, n), 1, off, |v, _, o| {
+            f(fd, (*v).iov_base, (*v).iov_len, o)
+        })
     })
 }
 
@@ -209,7 +217,7 @@ pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: o
     if !holding() {
         return f(fd, iov, cnt, off);
     }
-    read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+    held(move || read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
 }
 
 #[no_mangle]
@@ -218,7 +226,7 @@ pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off:
     if !holding() {
         return f(fd, iov, cnt, off);
     }
-    read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+    held(move || read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
 }
 
 #[no_mangle]
@@ -227,8 +235,10 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     if !holding() {
         return f(fd, buf, n);
     }
-    write_family("write", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
-        f(fd, (*v).iov_base, (*v).iov_len)
+    held(move || {
+        write_family("write", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
+            f(fd, (*v).iov_base, (*v).iov_len)
+        })
     })
 }
 
@@ -238,7 +248,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
     if !holding() {
         return f(fd, iov, cnt);
     }
-    write_family("writev", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c))
+    held(move || write_family("writev", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c)))
 }
 
 #[no_mangle]
@@ -247,8 +257,10 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: o
     if !holding() {
         return f(fd, buf, n, off);
     }
-    write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
-        f(fd, (*v).iov_base, (*v).iov_len, o)
+    held(move || {
+        write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
+            f(fd, (*v).iov_base, (*v).iov_len, o)
+        })
     })
 }
 
@@ -258,8 +270,10 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off:
     if !holding() {
         return f(fd, buf, n, off);
     }
-    write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
-        f(fd, (*v).iov_base, (*v).iov_len, o)
+    held(move || {
+        write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
+            f(fd, (*v).iov_base, (*v).iov_len, o)
+        })
     })
 }
 
@@ -269,7 +283,7 @@ pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: 
     if !holding() {
         return f(fd, iov, cnt, off);
     }
-    write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+    held(move || write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
 }
 
 #[no_mangle]
@@ -283,7 +297,7 @@ pub unsafe extern "C" fn pwritev64(
     if !holding() {
         return f(fd, iov, cnt, off);
     }
-    write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o))
+    held(move || write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
 }
 
 /// Is `path` a FIFO that this open may wait on? Opening a FIFO read-only or
@@ -343,19 +357,29 @@ pub(crate) unsafe fn fifo_open(
 #[no_mangle]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     let f = real::open::get();
-    if !holding() || !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
+    if !holding() {
         return f(path, flags, mode);
     }
-    fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode))
+    held(move || {
+        if !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
+            return f(path, flags, mode);
+        }
+        held(move || fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode)))
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     let f = real::open64::get();
-    if !holding() || !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
+    if !holding() {
         return f(path, flags, mode);
     }
-    fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode))
+    held(move || {
+        if !is_waiting_fifo(libc::AT_FDCWD, path, flags) {
+            return f(path, flags, mode);
+        }
+        held(move || fifo_open("open", libc::AT_FDCWD, path, flags, || f(path, flags, mode)))
+    })
 }
 
 #[no_mangle]
@@ -366,10 +390,15 @@ pub unsafe extern "C" fn openat(
     mode: mode_t,
 ) -> c_int {
     let f = real::openat::get();
-    if !holding() || !is_waiting_fifo(dirfd, path, flags) {
+    if !holding() {
         return f(dirfd, path, flags, mode);
     }
-    fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode))
+    held(move || {
+        if !is_waiting_fifo(dirfd, path, flags) {
+            return f(dirfd, path, flags, mode);
+        }
+        held(move || fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode)))
+    })
 }
 
 #[no_mangle]
@@ -380,10 +409,15 @@ pub unsafe extern "C" fn openat64(
     mode: mode_t,
 ) -> c_int {
     let f = real::openat64::get();
-    if !holding() || !is_waiting_fifo(dirfd, path, flags) {
+    if !holding() {
         return f(dirfd, path, flags, mode);
     }
-    fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode))
+    held(move || {
+        if !is_waiting_fifo(dirfd, path, flags) {
+            return f(dirfd, path, flags, mode);
+        }
+        held(move || fifo_open("openat", dirfd, path, flags, || f(dirfd, path, flags, mode)))
+    })
 }
 
 /// Writing back to disk: whether it will wait cannot be known.
@@ -393,7 +427,7 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
     if !holding() {
         return f(fd);
     }
-    released("fsync", || f(fd))
+    held(move || released("fsync", || f(fd)))
 }
 
 #[no_mangle]
@@ -402,25 +436,30 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
     if !holding() {
         return f(fd);
     }
-    released("fdatasync", || f(fd))
+    held(move || released("fdatasync", || f(fd)))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
     let f = real::flock::get();
-    if !holding() || op & (libc::LOCK_NB | libc::LOCK_UN) != 0 {
+    if !holding() {
         return f(fd, op);
     }
-    let r = sys::syscall3(
-        libc::SYS_flock,
-        fd as usize,
-        (op | libc::LOCK_NB) as usize,
-        0,
-    );
-    if r == -(libc::EWOULDBLOCK as isize) {
-        return released("flock", || f(fd, op));
-    }
-    c_result(r) as c_int
+    held(move || {
+        if op & (libc::LOCK_NB | libc::LOCK_UN) != 0 {
+            return f(fd, op);
+        }
+        let r = sys::syscall3(
+            libc::SYS_flock,
+            fd as usize,
+            (op | libc::LOCK_NB) as usize,
+            0,
+        );
+        if r == -(libc::EWOULDBLOCK as isize) {
+            return released("flock", || f(fd, op));
+        }
+        c_result(r) as c_int
+    })
 }
 
 /// `fcntl` waits only for `F_SETLKW` / `F_OFD_SETLKW`: try the

@@ -45,16 +45,24 @@ pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
     out
 }
 
-/// Does the calling thread hold tokens? The hooks' only cost otherwise.
-/// Under `LWKT_CHAOS`, a holder also gives its tokens away here, blocking
-/// or not, so that code which forgets to re-validate fails in tests.
-#[inline(always)]
-pub fn holding() -> bool {
-    let held = thread::holds_tokens();
-    if held && crate::config::chaos() {
+/// The part of a hook that runs when the thread holds tokens, kept out of
+/// line: a thread without tokens then pays a thread-local check and a jump
+/// to libc, with no stack frame of ours. Under `LWKT_CHAOS`, a holder also
+/// gives its tokens away here, blocking or not, so that code which forgets
+/// to re-validate fails in tests.
+#[cold]
+#[inline(never)]
+pub fn held<R>(f: impl FnOnce() -> R) -> R {
+    if crate::config::chaos() {
         thread::chaos_cycle();
     }
-    held
+    f()
+}
+
+/// Does the calling thread hold tokens? The hooks' only cost otherwise.
+#[inline(always)]
+pub fn holding() -> bool {
+    thread::holds_tokens()
 }
 
 /// What the non-blocking attempt of a call found.

@@ -5,7 +5,7 @@
 use core::ffi::{c_int, c_uint, c_void};
 use libc::{mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
-use super::{c_result, holding, iov_total, nonblocking, released, IovTail};
+use super::{c_result, held, holding, iov_total, nonblocking, released, IovTail};
 use crate::sys;
 
 mod real {
@@ -83,21 +83,26 @@ pub(crate) unsafe fn transmit(
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     let f = real::recv::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, buf, n, flags);
     }
-    let probe = |fl: c_int| {
-        sys::syscall6(
-            libc::SYS_recvfrom,
-            fd as usize,
-            buf as usize,
-            n,
-            fl as usize,
-            0,
-            0,
-        )
-    };
-    receive("recv", fd, flags, probe, || f(fd, buf, n, flags))
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return f(fd, buf, n, flags);
+        }
+        let probe = |fl: c_int| {
+            sys::syscall6(
+                libc::SYS_recvfrom,
+                fd as usize,
+                buf as usize,
+                n,
+                fl as usize,
+                0,
+                0,
+            )
+        };
+        receive("recv", fd, flags, probe, || f(fd, buf, n, flags))
+    })
 }
 
 #[no_mangle]
@@ -110,34 +115,44 @@ pub unsafe extern "C" fn recvfrom(
     len: *mut socklen_t,
 ) -> ssize_t {
     let f = real::recvfrom::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, buf, n, flags, addr, len);
     }
-    let probe = |fl: c_int| {
-        sys::syscall6(
-            libc::SYS_recvfrom,
-            fd as usize,
-            buf as usize,
-            n,
-            fl as usize,
-            addr as usize,
-            len as usize,
-        )
-    };
-    receive("recvfrom", fd, flags, probe, || {
-        f(fd, buf, n, flags, addr, len)
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return f(fd, buf, n, flags, addr, len);
+        }
+        let probe = |fl: c_int| {
+            sys::syscall6(
+                libc::SYS_recvfrom,
+                fd as usize,
+                buf as usize,
+                n,
+                fl as usize,
+                addr as usize,
+                len as usize,
+            )
+        };
+        receive("recvfrom", fd, flags, probe, || {
+            f(fd, buf, n, flags, addr, len)
+        })
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let f = real::recvmsg::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, msg, flags);
     }
-    let probe =
-        |fl: c_int| sys::syscall3(libc::SYS_recvmsg, fd as usize, msg as usize, fl as usize);
-    receive("recvmsg", fd, flags, probe, || f(fd, msg, flags))
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return f(fd, msg, flags);
+        }
+        let probe =
+            |fl: c_int| sys::syscall3(libc::SYS_recvmsg, fd as usize, msg as usize, fl as usize);
+        receive("recvmsg", fd, flags, probe, || f(fd, msg, flags))
+    })
 }
 
 /// Without `MSG_WAITFORONE`, a blocking `recvmmsg` waits until all `vlen`
@@ -151,57 +166,67 @@ pub unsafe extern "C" fn recvmmsg(
     timeout: *mut timespec,
 ) -> c_int {
     let f = real::recvmmsg::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, vec, vlen, flags, timeout);
     }
-    let r = sys::syscall6(
-        libc::SYS_recvmmsg,
-        fd as usize,
-        vec as usize,
-        vlen as usize,
-        (flags | libc::MSG_DONTWAIT) as usize,
-        0,
-        0,
-    );
-    if r == EAGAIN {
-        if nonblocking(fd) {
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
             return f(fd, vec, vlen, flags, timeout);
         }
-        return released("recvmmsg", || f(fd, vec, vlen, flags, timeout));
-    }
-    if r > 0 && (r as c_uint) < vlen && flags & libc::MSG_WAITFORONE == 0 && !nonblocking(fd) {
-        let saved = sys::errno();
-        let more = released("recvmmsg", || {
-            f(fd, vec.add(r as usize), vlen - r as c_uint, flags, timeout)
-        });
-        if more < 0 {
-            sys::set_errno(saved);
-            return r as c_int;
+        let r = sys::syscall6(
+            libc::SYS_recvmmsg,
+            fd as usize,
+            vec as usize,
+            vlen as usize,
+            (flags | libc::MSG_DONTWAIT) as usize,
+            0,
+            0,
+        );
+        if r == EAGAIN {
+            if nonblocking(fd) {
+                return f(fd, vec, vlen, flags, timeout);
+            }
+            return released("recvmmsg", || f(fd, vec, vlen, flags, timeout));
         }
-        return r as c_int + more;
-    }
-    c_result(r) as c_int
+        if r > 0 && (r as c_uint) < vlen && flags & libc::MSG_WAITFORONE == 0 && !nonblocking(fd) {
+            let saved = sys::errno();
+            let more = released("recvmmsg", || {
+                f(fd, vec.add(r as usize), vlen - r as c_uint, flags, timeout)
+            });
+            if more < 0 {
+                sys::set_errno(saved);
+                return r as c_int;
+            }
+            return r as c_int + more;
+        }
+        c_result(r) as c_int
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     let f = real::send::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, buf, n, flags);
     }
-    let probe = || {
-        let fl = (flags | libc::MSG_DONTWAIT) as usize;
-        sys::syscall6(libc::SYS_sendto, fd as usize, buf as usize, n, fl, 0, 0)
-    };
-    let rest = |done: usize| {
-        f(
-            fd,
-            (buf as *const u8).add(done) as *const c_void,
-            n - done,
-            flags,
-        )
-    };
-    transmit("send", fd, n, probe, || f(fd, buf, n, flags), rest)
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return f(fd, buf, n, flags);
+        }
+        let probe = || {
+            let fl = (flags | libc::MSG_DONTWAIT) as usize;
+            sys::syscall6(libc::SYS_sendto, fd as usize, buf as usize, n, fl, 0, 0)
+        };
+        let rest = |done: usize| {
+            f(
+                fd,
+                (buf as *const u8).add(done) as *const c_void,
+                n - done,
+                flags,
+            )
+        };
+        transmit("send", fd, n, probe, || f(fd, buf, n, flags), rest)
+    })
 }
 
 #[no_mangle]
@@ -214,79 +239,94 @@ pub unsafe extern "C" fn sendto(
     len: socklen_t,
 ) -> ssize_t {
     let f = real::sendto::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 {
+    if !holding() {
         return f(fd, buf, n, flags, addr, len);
     }
-    let probe = || {
-        let fl = (flags | libc::MSG_DONTWAIT) as usize;
-        sys::syscall6(
-            libc::SYS_sendto,
-            fd as usize,
-            buf as usize,
-            n,
-            fl,
-            addr as usize,
-            len as usize,
-        )
-    };
-    let rest = |done: usize| {
-        f(
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return f(fd, buf, n, flags, addr, len);
+        }
+        let probe = || {
+            let fl = (flags | libc::MSG_DONTWAIT) as usize;
+            sys::syscall6(
+                libc::SYS_sendto,
+                fd as usize,
+                buf as usize,
+                n,
+                fl,
+                addr as usize,
+                len as usize,
+            )
+        };
+        let rest = |done: usize| {
+            f(
+                fd,
+                (buf as *const u8).add(done) as *const c_void,
+                n - done,
+                flags,
+                addr,
+                len,
+            )
+        };
+        transmit(
+            "sendto",
             fd,
-            (buf as *const u8).add(done) as *const c_void,
-            n - done,
-            flags,
-            addr,
-            len,
+            n,
+            probe,
+            || f(fd, buf, n, flags, addr, len),
+            rest,
         )
-    };
-    transmit(
-        "sendto",
-        fd,
-        n,
-        probe,
-        || f(fd, buf, n, flags, addr, len),
-        rest,
-    )
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let f = real::sendmsg::get();
-    if !holding() || flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
+    if !holding() {
         return f(fd, msg, flags);
     }
-    let m = &*msg;
-    let total = iov_total(m.msg_iov, m.msg_iovlen);
-    let probe = || {
-        sys::syscall3(
-            libc::SYS_sendmsg,
-            fd as usize,
-            msg as usize,
-            (flags | libc::MSG_DONTWAIT) as usize,
-        )
-    };
-    let rest = |done: usize| match IovTail::new(m.msg_iov, m.msg_iovlen, done) {
-        Some(tail) => {
-            // The ancillary data went with the first part.
-            let mut m2: msghdr = *m;
-            m2.msg_iov = tail.as_ptr() as *mut _;
-            m2.msg_iovlen = tail.len;
-            m2.msg_control = core::ptr::null_mut();
-            m2.msg_controllen = 0;
-            f(fd, &m2, flags)
+    held(move || {
+        if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
+            return f(fd, msg, flags);
         }
-        None => 0,
-    };
-    transmit("sendmsg", fd, total, probe, || f(fd, msg, flags), rest)
+        let m = &*msg;
+        let total = iov_total(m.msg_iov, m.msg_iovlen);
+        let probe = || {
+            sys::syscall3(
+                libc::SYS_sendmsg,
+                fd as usize,
+                msg as usize,
+                (flags | libc::MSG_DONTWAIT) as usize,
+            )
+        };
+        let rest = |done: usize| match IovTail::new(m.msg_iov, m.msg_iovlen, done) {
+            Some(tail) => {
+                // The ancillary data went with the first part.
+                let mut m2: msghdr = *m;
+                m2.msg_iov = tail.as_ptr() as *mut _;
+                m2.msg_iovlen = tail.len;
+                m2.msg_control = core::ptr::null_mut();
+                m2.msg_controllen = 0;
+                f(fd, &m2, flags)
+            }
+            None => 0,
+        };
+        transmit("sendmsg", fd, total, probe, || f(fd, msg, flags), rest)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     let f = real::accept::get();
-    if !holding() || nonblocking(fd) {
+    if !holding() {
         return f(fd, addr, len);
     }
-    released("accept", || f(fd, addr, len))
+    held(move || {
+        if nonblocking(fd) {
+            return f(fd, addr, len);
+        }
+        held(move || released("accept", || f(fd, addr, len)))
+    })
 }
 
 #[no_mangle]
@@ -297,17 +337,27 @@ pub unsafe extern "C" fn accept4(
     flags: c_int,
 ) -> c_int {
     let f = real::accept4::get();
-    if !holding() || nonblocking(fd) {
+    if !holding() {
         return f(fd, addr, len, flags);
     }
-    released("accept4", || f(fd, addr, len, flags))
+    held(move || {
+        if nonblocking(fd) {
+            return f(fd, addr, len, flags);
+        }
+        held(move || released("accept4", || f(fd, addr, len, flags)))
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let f = real::connect::get();
-    if !holding() || nonblocking(fd) {
+    if !holding() {
         return f(fd, addr, len);
     }
-    released("connect", || f(fd, addr, len))
+    held(move || {
+        if nonblocking(fd) {
+            return f(fd, addr, len);
+        }
+        held(move || released("connect", || f(fd, addr, len)))
+    })
 }

@@ -7,7 +7,7 @@ use libc::{
     useconds_t,
 };
 
-use super::{c_result, holding, is_zero_ts, released, ZERO_TS};
+use super::{c_result, held, holding, is_zero_ts, released, ZERO_TS};
 use crate::sys;
 
 mod real {
@@ -44,10 +44,15 @@ mod real {
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     let f = real::nanosleep::get();
-    if !holding() || is_zero_ts(req) {
+    if !holding() {
         return f(req, rem);
     }
-    released("nanosleep", || f(req, rem))
+    held(move || {
+        if is_zero_ts(req) {
+            return f(req, rem);
+        }
+        held(move || released("nanosleep", || f(req, rem)))
+    })
 }
 
 #[no_mangle]
@@ -64,7 +69,7 @@ pub unsafe extern "C" fn clock_nanosleep(
     {
         return f(clock, flags, req, rem);
     }
-    released("clock_nanosleep", || f(clock, flags, req, rem))
+    held(move || released("clock_nanosleep", || f(clock, flags, req, rem)))
 }
 
 /// Is the absolute time `*ts` on `clock` already past?
@@ -79,19 +84,29 @@ pub(crate) unsafe fn deadline_passed(clock: clockid_t, ts: *const timespec) -> b
 #[no_mangle]
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     let f = real::sleep::get();
-    if !holding() || secs == 0 {
+    if !holding() {
         return f(secs);
     }
-    released("sleep", || f(secs))
+    held(move || {
+        if secs == 0 {
+            return f(secs);
+        }
+        held(move || released("sleep", || f(secs)))
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn usleep(usecs: useconds_t) -> c_int {
     let f = real::usleep::get();
-    if !holding() || usecs == 0 {
+    if !holding() {
         return f(usecs);
     }
-    released("usleep", || f(usecs))
+    held(move || {
+        if usecs == 0 {
+            return f(usecs);
+        }
+        held(move || released("usleep", || f(usecs)))
+    })
 }
 
 /// pause and sigsuspend return only after a signal handler ran: they always
@@ -102,7 +117,7 @@ pub unsafe extern "C" fn pause() -> c_int {
     if !holding() {
         return f();
     }
-    released("pause", || f())
+    held(move || released("pause", || f()))
 }
 
 #[no_mangle]
@@ -111,7 +126,7 @@ pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     if !holding() {
         return f(mask);
     }
-    released("sigsuspend", || f(mask))
+    held(move || released("sigsuspend", || f(mask)))
 }
 
 // ---- child waits: probe with WNOHANG ----
@@ -151,7 +166,7 @@ pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
     if !holding() {
         return f(status);
     }
-    wait_family("wait", (-1, status, 0, core::ptr::null_mut()), || f(status))
+    held(move || wait_family("wait", (-1, status, 0, core::ptr::null_mut()), || f(status)))
 }
 
 #[no_mangle]
@@ -160,11 +175,13 @@ pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int)
     if !holding() {
         return f(pid, status, options);
     }
-    wait_family(
-        "waitpid",
-        (pid, status, options, core::ptr::null_mut()),
-        || f(pid, status, options),
-    )
+    held(move || {
+        wait_family(
+            "waitpid",
+            (pid, status, options, core::ptr::null_mut()),
+            || f(pid, status, options),
+        )
+    })
 }
 
 #[no_mangle]
@@ -173,8 +190,10 @@ pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut rusa
     if !holding() {
         return f(status, options, ru);
     }
-    wait_family("wait3", (-1, status, options, ru), || {
-        f(status, options, ru)
+    held(move || {
+        wait_family("wait3", (-1, status, options, ru), || {
+            f(status, options, ru)
+        })
     })
 }
 
@@ -189,8 +208,10 @@ pub unsafe extern "C" fn wait4(
     if !holding() {
         return f(pid, status, options, ru);
     }
-    wait_family("wait4", (pid, status, options, ru), || {
-        f(pid, status, options, ru)
+    held(move || {
+        wait_family("wait4", (pid, status, options, ru), || {
+            f(pid, status, options, ru)
+        })
     })
 }
 
@@ -202,23 +223,28 @@ pub unsafe extern "C" fn waitid(
     options: c_int,
 ) -> c_int {
     let f = real::waitid::get();
-    if !holding() || options & libc::WNOHANG != 0 || info.is_null() {
+    if !holding() {
         return f(idtype, id, info, options);
     }
-    let r = sys::syscall6(
-        libc::SYS_waitid,
-        idtype as usize,
-        id as usize,
-        info as usize,
-        (options | libc::WNOHANG) as usize,
-        0,
-        0,
-    );
-    // With WNOHANG and no child ready, the kernel reports si_pid 0.
-    if r == 0 && (*info).si_pid() == 0 {
-        return released("waitid", || f(idtype, id, info, options));
-    }
-    c_result(r) as c_int
+    held(move || {
+        if options & libc::WNOHANG != 0 || info.is_null() {
+            return f(idtype, id, info, options);
+        }
+        let r = sys::syscall6(
+            libc::SYS_waitid,
+            idtype as usize,
+            id as usize,
+            info as usize,
+            (options | libc::WNOHANG) as usize,
+            0,
+            0,
+        );
+        // With WNOHANG and no child ready, the kernel reports si_pid 0.
+        if r == 0 && (*info).si_pid() == 0 {
+            return released("waitid", || f(idtype, id, info, options));
+        }
+        c_result(r) as c_int
+    })
 }
 
 // ---- signal waits: probe with a zero timeout ----
@@ -242,12 +268,14 @@ pub unsafe extern "C" fn sigwait(set: *const sigset_t, sig: *mut c_int) -> c_int
     if !holding() {
         return f(set, sig);
     }
-    let r = sigtimedwait_probe(set, core::ptr::null_mut());
-    if r > 0 {
-        *sig = r as c_int;
-        return 0;
-    }
-    released("sigwait", || f(set, sig))
+    held(move || {
+        let r = sigtimedwait_probe(set, core::ptr::null_mut());
+        if r > 0 {
+            *sig = r as c_int;
+            return 0;
+        }
+        released("sigwait", || f(set, sig))
+    })
 }
 
 #[no_mangle]
@@ -256,11 +284,13 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const sigset_t, info: *mut siginfo_t)
     if !holding() {
         return f(set, info);
     }
-    let r = sigtimedwait_probe(set, info);
-    if r > 0 {
-        return r as c_int;
-    }
-    released("sigwaitinfo", || f(set, info))
+    held(move || {
+        let r = sigtimedwait_probe(set, info);
+        if r > 0 {
+            return r as c_int;
+        }
+        released("sigwaitinfo", || f(set, info))
+    })
 }
 
 #[no_mangle]
@@ -270,14 +300,19 @@ pub unsafe extern "C" fn sigtimedwait(
     ts: *const timespec,
 ) -> c_int {
     let f = real::sigtimedwait::get();
-    if !holding() || is_zero_ts(ts) {
+    if !holding() {
         return f(set, info, ts);
     }
-    let r = sigtimedwait_probe(set, info);
-    if r > 0 {
-        return r as c_int;
-    }
-    released("sigtimedwait", || f(set, info, ts))
+    held(move || {
+        if is_zero_ts(ts) {
+            return f(set, info, ts);
+        }
+        let r = sigtimedwait_probe(set, info);
+        if r > 0 {
+            return r as c_int;
+        }
+        released("sigtimedwait", || f(set, info, ts))
+    })
 }
 
 // ---- syscall(2): futex waits ----
@@ -337,10 +372,15 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     let f = real::syscall::get();
-    if !holding() || !syscall_blocks(nr, a1, a2, a3) {
+    if !holding() {
         return f(nr, a1, a2, a3, a4, a5, a6);
     }
-    released("syscall", || f(nr, a1, a2, a3, a4, a5, a6))
+    held(move || {
+        if !syscall_blocks(nr, a1, a2, a3) {
+            return f(nr, a1, a2, a3, a4, a5, a6);
+        }
+        held(move || released("syscall", || f(nr, a1, a2, a3, a4, a5, a6)))
+    })
 }
 
 // ---- System V message queues: probe with IPC_NOWAIT ----
@@ -354,22 +394,27 @@ pub unsafe extern "C" fn msgrcv(
     flags: c_int,
 ) -> ssize_t {
     let f = real::msgrcv::get();
-    if !holding() || flags & libc::IPC_NOWAIT != 0 {
+    if !holding() {
         return f(id, msg, size, typ, flags);
     }
-    let r = sys::syscall6(
-        libc::SYS_msgrcv,
-        id as usize,
-        msg as usize,
-        size,
-        typ as usize,
-        (flags | libc::IPC_NOWAIT) as usize,
-        0,
-    );
-    if r == -(libc::ENOMSG as isize) {
-        return released("msgrcv", || f(id, msg, size, typ, flags));
-    }
-    c_result(r)
+    held(move || {
+        if flags & libc::IPC_NOWAIT != 0 {
+            return f(id, msg, size, typ, flags);
+        }
+        let r = sys::syscall6(
+            libc::SYS_msgrcv,
+            id as usize,
+            msg as usize,
+            size,
+            typ as usize,
+            (flags | libc::IPC_NOWAIT) as usize,
+            0,
+        );
+        if r == -(libc::ENOMSG as isize) {
+            return released("msgrcv", || f(id, msg, size, typ, flags));
+        }
+        c_result(r)
+    })
 }
 
 #[no_mangle]
@@ -380,22 +425,27 @@ pub unsafe extern "C" fn msgsnd(
     flags: c_int,
 ) -> c_int {
     let f = real::msgsnd::get();
-    if !holding() || flags & libc::IPC_NOWAIT != 0 {
+    if !holding() {
         return f(id, msg, size, flags);
     }
-    let r = sys::syscall6(
-        libc::SYS_msgsnd,
-        id as usize,
-        msg as usize,
-        size,
-        (flags | libc::IPC_NOWAIT) as usize,
-        0,
-        0,
-    );
-    if r == -(libc::EAGAIN as isize) {
-        return released("msgsnd", || f(id, msg, size, flags));
-    }
-    c_result(r) as c_int
+    held(move || {
+        if flags & libc::IPC_NOWAIT != 0 {
+            return f(id, msg, size, flags);
+        }
+        let r = sys::syscall6(
+            libc::SYS_msgsnd,
+            id as usize,
+            msg as usize,
+            size,
+            (flags | libc::IPC_NOWAIT) as usize,
+            0,
+            0,
+        );
+        if r == -(libc::EAGAIN as isize) {
+            return released("msgsnd", || f(id, msg, size, flags));
+        }
+        c_result(r) as c_int
+    })
 }
 
 // ---- POSIX message queues: probe with a deadline already past ----
@@ -451,10 +501,10 @@ pub unsafe extern "C" fn mq_receive(
     if !holding() {
         return f(q, buf, len, prio);
     }
-    match mq_receive_probe(q, buf, len, prio) {
+    held(move || match mq_receive_probe(q, buf, len, prio) {
         WOULD_WAIT => released("mq_receive", || f(q, buf, len, prio)),
         r => c_result(r),
-    }
+    })
 }
 
 #[no_mangle]
@@ -469,10 +519,10 @@ pub unsafe extern "C" fn mq_timedreceive(
     if !holding() {
         return f(q, buf, len, prio, ts);
     }
-    match mq_receive_probe(q, buf, len, prio) {
+    held(move || match mq_receive_probe(q, buf, len, prio) {
         WOULD_WAIT => released("mq_timedreceive", || f(q, buf, len, prio, ts)),
         r => c_result(r),
-    }
+    })
 }
 
 #[no_mangle]
@@ -486,10 +536,10 @@ pub unsafe extern "C" fn mq_send(
     if !holding() {
         return f(q, buf, len, prio);
     }
-    match mq_send_probe(q, buf, len, prio) {
+    held(move || match mq_send_probe(q, buf, len, prio) {
         WOULD_WAIT => released("mq_send", || f(q, buf, len, prio)),
         r => c_result(r) as c_int,
-    }
+    })
 }
 
 #[no_mangle]
@@ -504,8 +554,8 @@ pub unsafe extern "C" fn mq_timedsend(
     if !holding() {
         return f(q, buf, len, prio, ts);
     }
-    match mq_send_probe(q, buf, len, prio) {
+    held(move || match mq_send_probe(q, buf, len, prio) {
         WOULD_WAIT => released("mq_timedsend", || f(q, buf, len, prio, ts)),
         r => c_result(r) as c_int,
-    }
+    })
 }

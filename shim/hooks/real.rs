@@ -13,6 +13,8 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// Look up `name` (NUL-terminated) after this library; with `version`, that
 /// symbol version (for the `pthread_cond_*` family, which glibc exports in
 /// two versions).
+#[cold]
+#[inline(never)]
 pub fn resolve(slot: &AtomicUsize, name: &'static str, version: Option<&'static str>) -> usize {
     let p = slot.load(Relaxed);
     if p != 0 {

@@ -12,7 +12,7 @@ use libc::{
     sem_t, timespec,
 };
 
-use super::{holding, released};
+use super::{held, holding, released};
 use crate::sys;
 
 mod real {
@@ -68,11 +68,13 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
     if !holding() {
         return f(m);
     }
-    lock_like(
-        "pthread_mutex_lock",
-        || libc::pthread_mutex_trylock(m),
-        || f(m),
-    )
+    held(move || {
+        lock_like(
+            "pthread_mutex_lock",
+            || libc::pthread_mutex_trylock(m),
+            || f(m),
+        )
+    })
 }
 
 #[no_mangle]
@@ -84,11 +86,13 @@ pub unsafe extern "C" fn pthread_mutex_timedlock(
     if !holding() {
         return f(m, ts);
     }
-    lock_like(
-        "pthread_mutex_timedlock",
-        || libc::pthread_mutex_trylock(m),
-        || f(m, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_mutex_timedlock",
+            || libc::pthread_mutex_trylock(m),
+            || f(m, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -101,11 +105,13 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(
     if !holding() {
         return f(m, clock, ts);
     }
-    lock_like(
-        "pthread_mutex_clocklock",
-        || libc::pthread_mutex_trylock(m),
-        || f(m, clock, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_mutex_clocklock",
+            || libc::pthread_mutex_trylock(m),
+            || f(m, clock, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -117,7 +123,7 @@ pub unsafe extern "C" fn pthread_cond_wait(
     if !holding() {
         return f(c, m);
     }
-    released("pthread_cond_wait", || f(c, m))
+    held(move || released("pthread_cond_wait", || f(c, m)))
 }
 
 #[no_mangle]
@@ -130,7 +136,7 @@ pub unsafe extern "C" fn pthread_cond_timedwait(
     if !holding() {
         return f(c, m, ts);
     }
-    released("pthread_cond_timedwait", || f(c, m, ts))
+    held(move || released("pthread_cond_timedwait", || f(c, m, ts)))
 }
 
 #[no_mangle]
@@ -144,7 +150,7 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
     if !holding() {
         return f(c, m, clock, ts);
     }
-    released("pthread_cond_clockwait", || f(c, m, clock, ts))
+    held(move || released("pthread_cond_clockwait", || f(c, m, clock, ts)))
 }
 
 #[no_mangle]
@@ -153,11 +159,13 @@ pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_in
     if !holding() {
         return f(l);
     }
-    lock_like(
-        "pthread_rwlock_rdlock",
-        || libc::pthread_rwlock_tryrdlock(l),
-        || f(l),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_rdlock",
+            || libc::pthread_rwlock_tryrdlock(l),
+            || f(l),
+        )
+    })
 }
 
 #[no_mangle]
@@ -166,11 +174,13 @@ pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_in
     if !holding() {
         return f(l);
     }
-    lock_like(
-        "pthread_rwlock_wrlock",
-        || libc::pthread_rwlock_trywrlock(l),
-        || f(l),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_wrlock",
+            || libc::pthread_rwlock_trywrlock(l),
+            || f(l),
+        )
+    })
 }
 
 #[no_mangle]
@@ -182,11 +192,13 @@ pub unsafe extern "C" fn pthread_rwlock_timedrdlock(
     if !holding() {
         return f(l, ts);
     }
-    lock_like(
-        "pthread_rwlock_timedrdlock",
-        || libc::pthread_rwlock_tryrdlock(l),
-        || f(l, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_timedrdlock",
+            || libc::pthread_rwlock_tryrdlock(l),
+            || f(l, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -198,11 +210,13 @@ pub unsafe extern "C" fn pthread_rwlock_timedwrlock(
     if !holding() {
         return f(l, ts);
     }
-    lock_like(
-        "pthread_rwlock_timedwrlock",
-        || libc::pthread_rwlock_trywrlock(l),
-        || f(l, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_timedwrlock",
+            || libc::pthread_rwlock_trywrlock(l),
+            || f(l, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -215,11 +229,13 @@ pub unsafe extern "C" fn pthread_rwlock_clockrdlock(
     if !holding() {
         return f(l, clock, ts);
     }
-    lock_like(
-        "pthread_rwlock_clockrdlock",
-        || libc::pthread_rwlock_tryrdlock(l),
-        || f(l, clock, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_clockrdlock",
+            || libc::pthread_rwlock_tryrdlock(l),
+            || f(l, clock, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -232,11 +248,13 @@ pub unsafe extern "C" fn pthread_rwlock_clockwrlock(
     if !holding() {
         return f(l, clock, ts);
     }
-    lock_like(
-        "pthread_rwlock_clockwrlock",
-        || libc::pthread_rwlock_trywrlock(l),
-        || f(l, clock, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_rwlock_clockwrlock",
+            || libc::pthread_rwlock_trywrlock(l),
+            || f(l, clock, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -245,11 +263,13 @@ pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_
     if !holding() {
         return f(t, ret);
     }
-    lock_like(
-        "pthread_join",
-        || libc::pthread_tryjoin_np(t, ret),
-        || f(t, ret),
-    )
+    held(move || {
+        lock_like(
+            "pthread_join",
+            || libc::pthread_tryjoin_np(t, ret),
+            || f(t, ret),
+        )
+    })
 }
 
 #[no_mangle]
@@ -262,11 +282,13 @@ pub unsafe extern "C" fn pthread_timedjoin_np(
     if !holding() {
         return f(t, ret, ts);
     }
-    lock_like(
-        "pthread_timedjoin_np",
-        || libc::pthread_tryjoin_np(t, ret),
-        || f(t, ret, ts),
-    )
+    held(move || {
+        lock_like(
+            "pthread_timedjoin_np",
+            || libc::pthread_tryjoin_np(t, ret),
+            || f(t, ret, ts),
+        )
+    })
 }
 
 #[no_mangle]
@@ -275,7 +297,7 @@ pub unsafe extern "C" fn pthread_barrier_wait(b: *mut pthread_barrier_t) -> c_in
     if !holding() {
         return f(b);
     }
-    released("pthread_barrier_wait", || f(b))
+    held(move || released("pthread_barrier_wait", || f(b)))
 }
 
 /// Semaphores report errors through errno: try first, keep the caller's
@@ -295,7 +317,7 @@ pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
     if !holding() {
         return f(s);
     }
-    sem_like("sem_wait", s, || f(s))
+    held(move || sem_like("sem_wait", s, || f(s)))
 }
 
 #[no_mangle]
@@ -304,7 +326,7 @@ pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, ts: *const timespec) -> c_
     if !holding() {
         return f(s, ts);
     }
-    sem_like("sem_timedwait", s, || f(s, ts))
+    held(move || sem_like("sem_timedwait", s, || f(s, ts)))
 }
 
 #[no_mangle]
@@ -317,5 +339,5 @@ pub unsafe extern "C" fn sem_clockwait(
     if !holding() {
         return f(s, clock, ts);
     }
-    sem_like("sem_clockwait", s, || f(s, clock, ts))
+    held(move || sem_like("sem_clockwait", s, || f(s, clock, ts)))
 }

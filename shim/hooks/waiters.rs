@@ -5,7 +5,7 @@
 use core::ffi::c_int;
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
-use super::{c_result, holding, is_zero_ts, released, ZERO_TS};
+use super::{c_result, held, holding, is_zero_ts, released, ZERO_TS};
 use crate::sys;
 
 mod real {
@@ -40,11 +40,16 @@ pub(crate) unsafe fn after_probe(
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
     let f = real::poll::get();
-    if !holding() || timeout == 0 {
+    if !holding() {
         return f(fds, n, timeout);
     }
-    let r = sys::syscall3(libc::SYS_poll, fds as usize, n as usize, 0);
-    after_probe("poll", r, || f(fds, n, timeout))
+    held(move || {
+        if timeout == 0 {
+            return f(fds, n, timeout);
+        }
+        let r = sys::syscall3(libc::SYS_poll, fds as usize, n as usize, 0);
+        after_probe("poll", r, || f(fds, n, timeout))
+    })
 }
 
 #[no_mangle]
@@ -55,20 +60,25 @@ pub unsafe extern "C" fn ppoll(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::ppoll::get();
-    if !holding() || is_zero_ts(ts) {
+    if !holding() {
         return f(fds, n, ts, mask);
     }
-    let zero = ZERO_TS;
-    let r = sys::syscall6(
-        libc::SYS_ppoll,
-        fds as usize,
-        n as usize,
-        &zero as *const _ as usize,
-        mask as usize,
-        SIGSET_BYTES,
-        0,
-    );
-    after_probe("ppoll", r, || f(fds, n, ts, mask))
+    held(move || {
+        if is_zero_ts(ts) {
+            return f(fds, n, ts, mask);
+        }
+        let zero = ZERO_TS;
+        let r = sys::syscall6(
+            libc::SYS_ppoll,
+            fds as usize,
+            n as usize,
+            &zero as *const _ as usize,
+            mask as usize,
+            SIGSET_BYTES,
+            0,
+        );
+        after_probe("ppoll", r, || f(fds, n, ts, mask))
+    })
 }
 
 /// Copies of select's descriptor sets: the probe overwrites them.
@@ -130,16 +140,21 @@ pub unsafe extern "C" fn select(
     tv: *mut timeval,
 ) -> c_int {
     let f = real::select::get();
-    if !holding() || (!tv.is_null() && (*tv).tv_sec == 0 && (*tv).tv_usec == 0) {
+    if !holding() {
         return f(n, r, w, e, tv);
     }
-    let sets = [r, w, e];
-    let saved = SavedSets::save(sets);
-    let res = select_probe(n, sets, core::ptr::null());
-    if res == 0 {
-        saved.restore(sets);
-    }
-    after_probe("select", res, || f(n, r, w, e, tv))
+    held(move || {
+        if !tv.is_null() && (*tv).tv_sec == 0 && (*tv).tv_usec == 0 {
+            return f(n, r, w, e, tv);
+        }
+        let sets = [r, w, e];
+        let saved = SavedSets::save(sets);
+        let res = select_probe(n, sets, core::ptr::null());
+        if res == 0 {
+            saved.restore(sets);
+        }
+        after_probe("select", res, || f(n, r, w, e, tv))
+    })
 }
 
 #[no_mangle]
@@ -152,16 +167,21 @@ pub unsafe extern "C" fn pselect(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::pselect::get();
-    if !holding() || is_zero_ts(ts) {
+    if !holding() {
         return f(n, r, w, e, ts, mask);
     }
-    let sets = [r, w, e];
-    let saved = SavedSets::save(sets);
-    let res = select_probe(n, sets, mask);
-    if res == 0 {
-        saved.restore(sets);
-    }
-    after_probe("pselect", res, || f(n, r, w, e, ts, mask))
+    held(move || {
+        if is_zero_ts(ts) {
+            return f(n, r, w, e, ts, mask);
+        }
+        let sets = [r, w, e];
+        let saved = SavedSets::save(sets);
+        let res = select_probe(n, sets, mask);
+        if res == 0 {
+            saved.restore(sets);
+        }
+        after_probe("pselect", res, || f(n, r, w, e, ts, mask))
+    })
 }
 
 #[no_mangle]
@@ -172,19 +192,24 @@ pub unsafe extern "C" fn epoll_wait(
     timeout: c_int,
 ) -> c_int {
     let f = real::epoll_wait::get();
-    if !holding() || timeout == 0 {
+    if !holding() {
         return f(epfd, ev, max, timeout);
     }
-    let r = sys::syscall6(
-        libc::SYS_epoll_wait,
-        epfd as usize,
-        ev as usize,
-        max as usize,
-        0,
-        0,
-        0,
-    );
-    after_probe("epoll_wait", r, || f(epfd, ev, max, timeout))
+    held(move || {
+        if timeout == 0 {
+            return f(epfd, ev, max, timeout);
+        }
+        let r = sys::syscall6(
+            libc::SYS_epoll_wait,
+            epfd as usize,
+            ev as usize,
+            max as usize,
+            0,
+            0,
+            0,
+        );
+        after_probe("epoll_wait", r, || f(epfd, ev, max, timeout))
+    })
 }
 
 #[no_mangle]
@@ -196,19 +221,24 @@ pub unsafe extern "C" fn epoll_pwait(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::epoll_pwait::get();
-    if !holding() || timeout == 0 {
+    if !holding() {
         return f(epfd, ev, max, timeout, mask);
     }
-    let r = sys::syscall6(
-        libc::SYS_epoll_pwait,
-        epfd as usize,
-        ev as usize,
-        max as usize,
-        0,
-        mask as usize,
-        SIGSET_BYTES,
-    );
-    after_probe("epoll_pwait", r, || f(epfd, ev, max, timeout, mask))
+    held(move || {
+        if timeout == 0 {
+            return f(epfd, ev, max, timeout, mask);
+        }
+        let r = sys::syscall6(
+            libc::SYS_epoll_pwait,
+            epfd as usize,
+            ev as usize,
+            max as usize,
+            0,
+            mask as usize,
+            SIGSET_BYTES,
+        );
+        after_probe("epoll_pwait", r, || f(epfd, ev, max, timeout, mask))
+    })
 }
 
 #[no_mangle]
@@ -220,18 +250,23 @@ pub unsafe extern "C" fn epoll_pwait2(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::epoll_pwait2::get();
-    if !holding() || is_zero_ts(ts) {
+    if !holding() {
         return f(epfd, ev, max, ts, mask);
     }
-    let zero = ZERO_TS;
-    let r = sys::syscall6(
-        libc::SYS_epoll_pwait2,
-        epfd as usize,
-        ev as usize,
-        max as usize,
-        &zero as *const _ as usize,
-        mask as usize,
-        SIGSET_BYTES,
-    );
-    after_probe("epoll_pwait2", r, || f(epfd, ev, max, ts, mask))
+    held(move || {
+        if is_zero_ts(ts) {
+            return f(epfd, ev, max, ts, mask);
+        }
+        let zero = ZERO_TS;
+        let r = sys::syscall6(
+            libc::SYS_epoll_pwait2,
+            epfd as usize,
+            ev as usize,
+            max as usize,
+            &zero as *const _ as usize,
+            mask as usize,
+            SIGSET_BYTES,
+        );
+        after_probe("epoll_pwait2", r, || f(epfd, ev, max, ts, mask))
+    })
 }
