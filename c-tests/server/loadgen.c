@@ -17,6 +17,11 @@
  *   n % 6 == 5  APPEND c<i>.log <r%10>        its own log: exact length
  *   and every 97th operation also STATS.
  *
+ * Meanwhile one more client stays connected and idle: its server thread
+ * holds its connection's pool token while blocked in recv(), and every
+ * STATS must take that token, so STATS answers only because the blocked
+ * recv() released it.
+ *
  * From the counts completed, the final table is known: every key, every
  * value (the shared log as a multiset of well-formed tags). A lost update,
  * a torn or duplicated record, a missing or extra key fails the run.
@@ -488,6 +493,20 @@ int main(int argc, char **argv) {
     double start = now_s();
     deadline = start + seconds;
 
+    /* An idle client: once it has been served, its server thread sits in
+     * recv() holding its connection's pool token, and every STATS has to
+     * take that token. STATS can only answer if the blocked recv() gave
+     * it away. */
+    struct client idle;
+    if (connect_server(&idle) < 0) {
+        fprintf(stderr, "loadgen: FAIL: connect: %s\n", strerror(errno));
+        return 1;
+    }
+    if (send_line(&idle, "GET idle") || read_line(&idle) || strcmp(idle.line, "NIL") != 0) {
+        fprintf(stderr, "loadgen: FAIL: the idle client's GET: '%s'\n", idle.line ? idle.line : "");
+        return 1;
+    }
+
     pthread_t th[MAX_CLIENTS];
     for (int i = 0; i < nclients; i++)
         if (pthread_create(&th[i], NULL, client_main, (void *)(intptr_t)i)) {
@@ -507,6 +526,10 @@ int main(int argc, char **argv) {
         build_expected();
         check_final();
     }
+    /* The idle client is still served. */
+    if (send_line(&idle, "GET idle") || read_line(&idle) || strcmp(idle.line, "NIL") != 0)
+        fail("the idle client's last GET: '%s'", idle.line ? idle.line : "");
+    disconnect(&idle);
     if (argc == 6)
         shutdown_server();
     if (atomic_load(&failed)) {
