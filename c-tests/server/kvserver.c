@@ -135,20 +135,32 @@ static struct entry *find(struct bucket *b, const char *key) {
     return NULL;
 }
 
-static struct entry *find_or_insert(struct bucket *b, const char *key) {
-    struct entry *e = find(b, key);
-    if (e)
-        return e;
-    e = xmalloc(sizeof *e);
-    e->key = strdup(key);
-    e->val = strdup("");
-    if (!e->key || !e->val)
-        die("strdup");
-    e->vlen = 0;
-    e->version = 0;
-    e->next = b->head;
-    b->head = e; /* entries are never removed: pointers to them stay valid */
-    return e;
+/* Caller holds tok, the bucket's pool token. Allocating may block (a
+ * futex inside malloc: the catch-all releases tokens there too), so after
+ * it the search is valid only if tok was not lost meanwhile. */
+static struct entry *find_or_insert(struct bucket *b, lwkt_token_t tok, const char *key) {
+    for (;;) {
+        struct entry *e = find(b, key);
+        if (e)
+            return e;
+        lwkt_mark_t mark = lwkt_mark();
+        e = xmalloc(sizeof *e);
+        e->key = strdup(key);
+        e->val = strdup("");
+        if (!e->key || !e->val)
+            die("strdup");
+        e->vlen = 0;
+        e->version = 0;
+        if (!lwkt_token_lost_since(tok, mark)) {
+            e->next = b->head;
+            b->head = e; /* entries are never removed: pointers stay valid */
+            return e;
+        }
+        /* Somebody may have inserted the key meanwhile: search again. */
+        free(e->key);
+        free(e->val);
+        free(e);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -392,7 +404,8 @@ struct buf {
     size_t len, cap;
 };
 
-static void buf_add(struct buf *b, const char *s, size_t n) {
+/* Room for n more bytes (and a NUL): may allocate, and so may block. */
+static void buf_reserve(struct buf *b, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (b->len + n + 1 > cap)
@@ -403,6 +416,11 @@ static void buf_add(struct buf *b, const char *s, size_t n) {
         b->p = p;
         b->cap = cap;
     }
+}
+
+/* Append; allocates (and may block) only when there is no room. */
+static void buf_add(struct buf *b, const char *s, size_t n) {
+    buf_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
@@ -428,18 +446,22 @@ static void buf_printf(struct buf *b, const char *fmt, ...) {
 
 /* SET, INCR, APPEND: read the old value, compute the new one, journal it
  * (may block), count the attempt (may wait for kv_stats), and store it only
- * if the bucket token was not taken by anybody meanwhile. */
-static int update(int cmd, const char *key, const char *arg, struct buf *reply) {
+ * if it is still based on the value stored now. Every call that may block
+ * (malloc and free included: a futex inside them releases tokens too) is
+ * followed by a re-validation before anything read before it is used. */
+static void update(int cmd, const char *key, const char *arg, struct buf *reply) {
     struct bucket *b = bucket_of(key);
     lwkt_token_t tok = lwkt_getpooltoken(b);
+    char line[64];
+    char *old_val = NULL;
     for (;;) {
+        struct entry *e = find_or_insert(b, tok, key);
         lwkt_mark_t mark = lwkt_mark();
-        struct entry *e = find_or_insert(b, key);
         uint64_t version = e->version;
         char *nv;
         size_t nlen;
         if (cmd == C_SET) {
-            nv = strdup(arg);
+            nv = strdup(arg); /* reads nothing of the table */
             if (!nv)
                 die("strdup");
             nlen = strlen(nv);
@@ -448,30 +470,33 @@ static int update(int cmd, const char *key, const char *arg, struct buf *reply) 
             errno = 0;
             long long d = arg ? strtoll(arg, &end, 10) : 1;
             if (arg && (errno || *end)) {
-                lwkt_relpooltoken(b);
-                buf_printf(reply, "ERR bad delta\n");
-                return 0;
+                snprintf(line, sizeof line, "ERR bad delta\n");
+                break;
             }
             long long old = 0;
             if (e->vlen) {
                 errno = 0;
                 old = strtoll(e->val, &end, 10);
                 if (errno || *end) {
-                    lwkt_relpooltoken(b);
-                    buf_printf(reply, "ERR not a number\n");
-                    return 0;
+                    snprintf(line, sizeof line, "ERR not a number\n");
+                    break;
                 }
             }
             char tmp[32];
             int n = snprintf(tmp, sizeof tmp, "%lld", old + d);
-            nv = strdup(tmp);
+            nv = strdup(tmp); /* old is in hand: may block now */
             if (!nv)
                 die("strdup");
             nlen = (size_t)n;
         } else { /* C_APPEND */
             size_t alen = strlen(arg);
             nlen = e->vlen + alen;
-            nv = xmalloc(nlen + 1);
+            nv = xmalloc(nlen + 1); /* may block: e->val may be gone after it */
+            if (lwkt_token_lost_since(tok, mark) && e->version != version) {
+                free(nv);
+                stats_add(&stats.retries[cmd]);
+                continue;
+            }
             memcpy(nv, e->val, e->vlen);
             memcpy(nv + e->vlen, arg, alen + 1);
         }
@@ -494,58 +519,77 @@ static int update(int cmd, const char *key, const char *arg, struct buf *reply) 
                 continue;
             }
         }
-#else
-        (void)tok;
-        (void)mark;
-        (void)version;
 #endif
-        free(e->val);
+        /* Store, and the reply, with no call that could block in between. */
+        old_val = e->val;
         e->val = nv;
         e->vlen = nlen;
         e->version++;
         if (cmd == C_SET)
-            buf_printf(reply, "OK\n");
+            snprintf(line, sizeof line, "OK\n");
         else if (cmd == C_INCR)
-            buf_printf(reply, "VAL %s\n", nv);
+            snprintf(line, sizeof line, "VAL %s\n", nv);
         else
-            buf_printf(reply, "LEN %zu\n", nlen);
+            snprintf(line, sizeof line, "LEN %zu\n", nlen);
         break;
     }
     lwkt_relpooltoken(b);
-    return 0;
+    free(old_val); /* unreachable by now: free it without the token */
+    buf_add(reply, line, strlen(line));
 }
 
 static void get(const char *key, struct buf *reply) {
     struct bucket *b = bucket_of(key);
-    lwkt_getpooltoken(b);
-    struct entry *e = find(b, key);
-    if (e) {
+    lwkt_token_t tok = lwkt_getpooltoken(b);
+    for (;;) {
+        struct entry *e = find(b, key);
+        if (!e) {
+            buf_add(reply, "NIL\n", 4);
+            break;
+        }
+        lwkt_mark_t mark = lwkt_mark();
+        uint64_t version = e->version;
+        buf_reserve(reply, 4 + e->vlen + 1); /* may block */
+        if (lwkt_token_lost_since(tok, mark) && e->version != version)
+            continue; /* a new value, maybe longer, and the old one freed */
+        /* Room is reserved: no allocation, nothing blocks from here. */
         buf_add(reply, "VAL ", 4);
         buf_add(reply, e->val, e->vlen);
         buf_add(reply, "\n", 1);
-    } else {
-        buf_printf(reply, "NIL\n");
+        break;
     }
     lwkt_relpooltoken(b);
     stats_add(&stats.attempts[C_GET]);
 }
 
-/* DUMP and CHECKSUM: one bucket at a time, each under its pool token, with
- * no blocking call while it is held; the reply is sent afterwards. */
+/* DUMP and CHECKSUM: one bucket at a time, each under its pool token: room
+ * for the bucket is reserved first (may block), then, if nobody took the
+ * token meanwhile, it is copied with no call that could block. */
 static void dump(struct buf *reply, int checksum_only) {
     struct buf body = {0};
     uint64_t nkeys = 0, x = 0;
     for (int i = 0; i < NBUCKETS; i++) {
-        lwkt_getpooltoken(&table[i]);
-        for (struct entry *e = table[i].head; e; e = e->next) {
-            nkeys++;
-            x ^= entry_hash(e->key, e->val, e->vlen);
-            if (!checksum_only) {
-                buf_add(&body, e->key, strlen(e->key));
-                buf_add(&body, " ", 1);
-                buf_add(&body, e->val, e->vlen);
-                buf_add(&body, "\n", 1);
+        lwkt_token_t tok = lwkt_getpooltoken(&table[i]);
+        for (;;) {
+            lwkt_mark_t mark = lwkt_mark();
+            size_t need = 0;
+            for (struct entry *e = table[i].head; e; e = e->next)
+                need += strlen(e->key) + 1 + e->vlen + 1;
+            if (!checksum_only)
+                buf_reserve(&body, need);
+            if (lwkt_token_lost_since(tok, mark))
+                continue; /* the bucket may have changed: measure again */
+            for (struct entry *e = table[i].head; e; e = e->next) {
+                nkeys++;
+                x ^= entry_hash(e->key, e->val, e->vlen);
+                if (!checksum_only) {
+                    buf_add(&body, e->key, strlen(e->key));
+                    buf_add(&body, " ", 1);
+                    buf_add(&body, e->val, e->vlen);
+                    buf_add(&body, "\n", 1);
+                }
             }
+            break;
         }
         lwkt_relpooltoken(&table[i]);
     }
@@ -587,16 +631,19 @@ restart:
     }
     lwkt_reltoken(&conns_tok);
 
+    /* A consistent copy under kv_stats, formatted after (that allocates). */
     lwkt_gettoken(&stats_tok);
     stats.attempts[C_STATS]++;
+    uint64_t attempts[NCMD], retries = 0;
+    memcpy(attempts, stats.attempts, sizeof attempts);
+    for (int i = 0; i < NCMD; i++)
+        retries += stats.retries[i];
+    lwkt_reltoken(&stats_tok);
+
     buf_printf(reply, "STATS conns=%" PRIu64 " requests=%" PRIu64, nc, requests);
     for (int i = 0; i < NCMD; i++)
-        buf_printf(reply, " %s=%" PRIu64, cmd_names[i], stats.attempts[i]);
-    uint64_t r = 0;
-    for (int i = 0; i < NCMD; i++)
-        r += stats.retries[i];
-    buf_printf(reply, " retries=%" PRIu64 "\n", r);
-    lwkt_reltoken(&stats_tok);
+        buf_printf(reply, " %s=%" PRIu64, cmd_names[i], attempts[i]);
+    buf_printf(reply, " retries=%" PRIu64 "\n", retries);
 }
 
 static void begin_shutdown(void) {
