@@ -1257,7 +1257,12 @@ fn chaos_catches_missing_revalidation() {
     );
 
     for seed in ["1", "4242"] {
-        let out = run_prog("chaos_revalidate", &["buggy"], &[("LWKT_CHAOS", seed)]);
+        // Until a stale read, or the program's 20 s deadline (exit 3).
+        let out = run_prog(
+            "chaos_revalidate",
+            &["buggy", "1000000000"],
+            &[("LWKT_CHAOS", seed)],
+        );
         assert!(
             out.code() == Some(1) && out.stderr.contains("stale read at iteration"),
             "LWKT_CHAOS={seed} did not catch the missing re-validation: {}",

@@ -16,14 +16,17 @@
  *            meanwhile, then check: always right (exit 0), with or without
  *            chaos. Prints how many times it had to re-read.
  *
- * A gives up after a deadline of 20 s (exit 3) so that a run stays short
- * whatever happens.
+ * Usage: chaos_revalidate buggy|correct [ITERATIONS] (default 5000). A
+ * gives up after a deadline of 20 s (exit 3) so that a run stays short
+ * whatever happens: with a huge ITERATIONS, "buggy" under chaos runs until
+ * it finds a stale read or the deadline passes.
  */
 #include "check.h"
 
 #include <pthread.h>
 #include <sched.h>
 
+/* Iterations unless the second argument says otherwise. */
 #define ITERATIONS 5000
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(chaos_T);
@@ -50,14 +53,16 @@ int main(int argc, char **argv) {
     int buggy = argc > 1 && strcmp(argv[1], "buggy") == 0;
     int correct = argc > 1 && strcmp(argv[1], "correct") == 0;
     CHECK(buggy || correct);
+    long iterations = argc > 2 ? atol(argv[2]) : ITERATIONS;
+    CHECK(iterations > 0);
 
     pthread_t b = start_thread(changer, NULL);
     const struct timespec zero = {0, 0};
     long rereads = 0;
     double deadline = now_s() + TEST_DEADLINE_S;
-    for (int i = 0; i < ITERATIONS; i++) {
+    for (long i = 0; i < iterations; i++) {
         if (now_s() > deadline) {
-            fprintf(stderr, "chaos_revalidate: deadline passed after %d iterations\n", i);
+            fprintf(stderr, "chaos_revalidate: deadline passed after %ld iterations\n", i);
             _exit(3);
         }
         lwkt_gettoken(&T);
@@ -69,7 +74,7 @@ int main(int argc, char **argv) {
             rereads++;
         }
         if (value != seen) {
-            fprintf(stderr, "stale read at iteration %d: read %ld under the token, now %ld\n", i, seen,
+            fprintf(stderr, "stale read at iteration %ld: read %ld under the token, now %ld\n", i, seen,
                    value);
             _exit(1);
         }
@@ -77,7 +82,7 @@ int main(int argc, char **argv) {
     }
     atomic_store(&stop, 1);
     join_thread(b);
-    printf("%s: ok, %d iterations, %ld re-reads, %d changes by B\n", buggy ? "buggy" : "correct",
-           ITERATIONS, rereads, atomic_load(&b_changes));
+    printf("%s: ok, %ld iterations, %ld re-reads, %d changes by B\n", buggy ? "buggy" : "correct",
+           iterations, rereads, atomic_load(&b_changes));
     return 0;
 }
