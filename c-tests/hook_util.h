@@ -34,8 +34,9 @@
  * helper after the call returned (to undo `pre`).
  *
  * Run one file's cases selectively: `prog SUBSTRING` runs the cases whose
- * names contain SUBSTRING (`prog --list` lists them); HK_BARE_ONLY=1 runs only the variant without
- * tokens (libc's behaviour, to validate a case's expectations).
+ * names contain SUBSTRING (`prog --list` lists them). HK_BARE_ONLY=1 runs
+ * only the variants without tokens (libc's own behaviour, to validate a
+ * case's expectations).
  */
 #ifndef LWKT_HOOK_UTIL_H
 #define LWKT_HOOK_UTIL_H
