@@ -227,19 +227,18 @@ impl Token {
     #[cold]
     fn release_exclusive_contended(&self) {
         let h = self.handoff().load(Acquire);
-        if h != 0
-            && self
-                .handoff()
-                .compare_exchange(h, 0, AcqRel, Relaxed)
-                .is_ok()
-        {
-            // Hand the token over: the waiter finds itself the holder.
+        if h != 0 {
+            // Hand the token over. The word first, the registration last: the
+            // waiter takes a cleared registration to mean "the word is mine",
+            // so it must never see that before the word says so. Nobody else
+            // changes a registration while we hold the word exclusively.
             let w = if h & HANDOFF_SHARED != 0 {
                 SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64
             } else {
                 h as u64
             };
             self.word().store(w, Release);
+            self.handoff().store(0, Release);
         } else {
             self.word().store(0, Release);
         }
