@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <semaphore.h>
 #include <sys/wait.h>
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
@@ -209,6 +210,68 @@ static inline size_t ca_fill_pipe(int wfd) {
     }
     CHECK_EQ(fcntl(wfd, F_SETFL, fl), 0);
     return total;
+}
+
+/* ---- proving that the catch-all still releases -------------------------
+ *
+ * A long-lived taker thread, started with ca_taker_start() before the test
+ * takes tokens: ca_block_until_taken(tok) blocks the calling thread (which
+ * holds tok) in libc's own sem_wait, which only the catch-all can see; the
+ * taker spins on lwkt_trytoken(tok) until it gets it -- possible only if
+ * the blocked caller released it --, releases it and only then posts. */
+
+static struct {
+    sem_t ask, reply;
+    lwkt_token_t tok;
+    atomic_int asked, took;
+} ca_taker;
+
+static inline void *ca_taker_main(void *arg) {
+    (void)arg;
+    for (int n = 1;; n++) {
+        while (sem_wait(&ca_taker.ask) != 0) {
+        }
+        double end = now_s() + TEST_DEADLINE_S;
+        while (!lwkt_trytoken(ca_taker.tok)) {
+            if (now_s() > end) {
+                fprintf(stderr, "FAIL: a token holder blocked in libc's sem_wait did not "
+                                "release its token (the catch-all failed)\n");
+                _exit(1);
+            }
+            sched_yield();
+        }
+        atomic_store(&ca_taker.took, n);
+        lwkt_reltoken(ca_taker.tok);
+        CHECK_EQ(sem_post(&ca_taker.reply), 0);
+    }
+    return NULL;
+}
+
+static inline void ca_taker_start(void) {
+    CHECK_EQ(sem_init(&ca_taker.ask, 0, 0), 0);
+    CHECK_EQ(sem_init(&ca_taker.reply, 0, 0), 0);
+    pthread_t t = hk_spawn(ca_taker_main, NULL);
+    CHECK_EQ(pthread_detach(t), 0);
+}
+
+/* The caller holds tok (and maybe more): block in libc's sem_wait until
+ * the taker has had tok; return with the caller's tokens as they were. */
+static inline void ca_block_until_taken(lwkt_token_t tok) {
+    int held = lwkt_cnttoken(tok);
+    int excl = LWKT_TOKEN_HELD_EXCL(tok);
+    CHECK(held > 0);
+    ca_taker.tok = tok;
+    int n = atomic_load(&ca_taker.asked) + 1;
+    atomic_store(&ca_taker.asked, n);
+    CHECK_EQ(sem_post(&ca_taker.ask), 0);
+    int (*wait)(sem_t *) = (int (*)(sem_t *))ca_sym("sem_wait");
+    int saved = errno;
+    while (wait(&ca_taker.reply) != 0)
+        CHECK_EQ(errno, EINTR);
+    errno = saved;
+    CHECK_EQ(atomic_load(&ca_taker.took), n);
+    CHECK_EQ(lwkt_cnttoken(tok), held);
+    CHECK_EQ(LWKT_TOKEN_HELD_EXCL(tok), excl);
 }
 
 #endif
