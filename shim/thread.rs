@@ -82,6 +82,9 @@ pub struct ThreadState {
     chaos_rng: u64,
     /// `LWKT_DEBUG`: where the program took each reference.
     taken_at: [usize; MAX_REFS],
+    /// A signal handler took over an exclusive word that an interrupted
+    /// retake already held (see `take_recursive`): the retake checks again.
+    stolen: bool,
     /// Syscall User Dispatch is on for this thread (its switch is the
     /// `lwkt_thread_selector` byte).
     dispatch: bool,
@@ -99,6 +102,7 @@ thread_local! {
             acquired_ns: [0; MAX_REFS],
             chaos_rng: 0,
             taken_at: [0; MAX_REFS],
+            stolen: false,
             dispatch: false,
         })
     };
@@ -299,6 +303,12 @@ impl ThreadState {
         &self.refs[self.released_below as usize..self.depth as usize]
     }
 
+    /// The live primary reference that holds `tok`'s word exclusively.
+    fn live_exclusive_primary(&self, tok: *const Token) -> Option<usize> {
+        self.find_live(tok)
+            .filter(|&p| self.refs[p].word_mode() == Mode::Exclusive)
+    }
+
     /// Index of the live primary reference to `tok`, if the thread holds it.
     fn find_live(&self, tok: *const Token) -> Option<usize> {
         let lo = self.released_below as usize;
@@ -398,6 +408,15 @@ fn take_recursive(
     }
     let excl = if mode == Mode::Exclusive { R_EXCL } else { 0 };
     match busy {
+        Busy::SelfExclusive if st.live_exclusive_primary(tok).is_none() => {
+            // The word is ours, but no live reference owns it: a signal
+            // handler interrupted this thread while it was taking its
+            // tokens back. The handler's reference takes the word over; the
+            // interrupted retake takes it back once the handler is done.
+            st.stolen = true;
+            st.push(call, tok, R_PRIMARY | R_WORD_EXCL | excl);
+            true
+        }
         Busy::SelfExclusive => {
             st.push(call, tok, excl);
             true
@@ -651,7 +670,29 @@ pub fn release_all(why: &'static str) -> Released {
             give_back_one(&st.refs[i]);
         }
     }
+    if below > 0 {
+        release_words_of_interrupted_retake(st, below as usize);
+    }
     Released { below, upto }
+}
+
+/// A signal handler is about to block while the code it interrupted was
+/// taking its tokens back: the exclusive words that retake holds already
+/// are given up too (the retake sees `stolen` and takes them again), so
+/// that the thread does not block holding them.
+#[cold]
+fn release_words_of_interrupted_retake(st: &mut ThreadState, below: usize) {
+    let me = st.me();
+    for i in (0..below).rev() {
+        let r = st.refs[i];
+        if r.is_primary()
+            && r.word_mode() == Mode::Exclusive
+            && unsafe { &*r.tok }.exclusive_holder() == me
+        {
+            give_back_one(&r);
+            st.stolen = true;
+        }
+    }
 }
 
 /// Take back what `release_all` released (and any reference pushed as not
@@ -662,42 +703,62 @@ pub fn retake(r: Released, call: &'static str) {
     let upto = r.upto.min(st.depth) as usize;
     let below = r.below as usize;
     let me = st.me();
-    // A word we waited for and hold while trying the others.
-    let mut waited: Option<usize> = None;
+    // Which words this retake holds so far (MAX_REFS is 64).
+    let mut held: u64 = 0;
     'again: loop {
         for i in below..upto {
             let rf = st.refs[i];
-            if !rf.is_primary() || waited == Some(i) {
+            if !rf.is_primary() || held & (1 << i) != 0 {
                 continue;
             }
             let t = unsafe { &*rf.tok };
-            if t.try_acquire(rf.word_mode(), me).is_err() {
-                // Give back what we took, wait for this one (holding
-                // nothing), then try the rest again.
-                for j in (below..upto).rev() {
-                    if st.refs[j].is_primary() && (j < i || waited == Some(j)) {
-                        give_back_one(&st.refs[j]);
-                        // That acquisition was ours: not a loss.
-                        if st.seq_at_release[j] != 0 {
-                            st.seq_at_release[j] += 1;
+            match t.try_acquire(rf.word_mode(), me) {
+                // Already ours: taken in an earlier pass (see `stolen`).
+                Ok(()) | Err(Busy::SelfExclusive) => held |= 1 << i,
+                Err(_) => {
+                    // Give back what we took, wait for this one (holding
+                    // nothing), then try the rest again.
+                    for j in (below..upto).rev() {
+                        let rj = st.refs[j];
+                        // An exclusive word a signal handler took over and
+                        // released is not ours to give back any more.
+                        let ours = rj.word_mode() == Mode::Shared
+                            || unsafe { &*rj.tok }.exclusive_holder() == me;
+                        if held & (1 << j) != 0 && ours {
+                            give_back_one(&rj);
+                            // That acquisition was ours: not a loss.
+                            if st.seq_at_release[j] != 0 {
+                                st.seq_at_release[j] += 1;
+                            }
                         }
                     }
+                    let started = if config::timing() { sys::now_ns() } else { 0 };
+                    let acquired = t.acquire_slow(rf.word_mode(), me);
+                    if config::stats_on() {
+                        stats::waited(rf.tok, sys::now_ns().saturating_sub(started));
+                    }
+                    if !acquired {
+                        diag::misuse(
+                            call,
+                            rf.tok,
+                            format_args!("token used after lwkt_token_uninit"),
+                        );
+                    }
+                    held = 1 << i;
+                    continue 'again;
                 }
-                let started = if config::timing() { sys::now_ns() } else { 0 };
-                let acquired = t.acquire_slow(rf.word_mode(), me);
-                if config::stats_on() {
-                    stats::waited(rf.tok, sys::now_ns().saturating_sub(started));
-                }
-                if !acquired {
-                    diag::misuse(
-                        call,
-                        rf.tok,
-                        format_args!("token used after lwkt_token_uninit"),
-                    );
-                }
-                waited = Some(i);
-                continue 'again;
             }
+        }
+        if st.stolen {
+            // A signal handler took over an exclusive word of ours in
+            // between (and has given it back): check those again.
+            st.stolen = false;
+            for i in below..upto {
+                if st.refs[i].word_mode() == Mode::Exclusive {
+                    held &= !(1 << i);
+                }
+            }
+            continue 'again;
         }
         break;
     }
