@@ -247,7 +247,10 @@ static inline void *ca_taker_main(void *arg) {
     return NULL;
 }
 
+/* Also in a fork child, whose taker did not survive the fork. */
 static inline void ca_taker_start(void) {
+    atomic_store(&ca_taker.asked, 0);
+    atomic_store(&ca_taker.took, 0);
     CHECK_EQ(sem_init(&ca_taker.ask, 0, 0), 0);
     CHECK_EQ(sem_init(&ca_taker.reply, 0, 0), 0);
     pthread_t t = hk_spawn(ca_taker_main, NULL);
