@@ -12,7 +12,8 @@
  * 2. vfork: the child execs (a shell that exits 5) or _exits(6); the
  *    parent, holding its tokens still, gets that status.
  * 3. posix_spawn / posix_spawnp, with a file action: the child runs (its
- *    output arrives), exits with its status.
+ *    output arrives), exits with its status; a missing program's exec
+ *    error comes back from the child through shared memory (ENOENT).
  * 4. exec from a child that holds tokens: /bin/true and a shell run (the
  *    exec'd program, without the shim when linked, must not inherit the
  *    dispatch).
@@ -165,6 +166,15 @@ static void part_spawn(void) {
     CHECK(strcmp(buf, "spawned\n") == 0);
     check_held("posix_spawn with a file action");
     expect_exit(pid, 0, "posix_spawn with a file action");
+
+    /* A missing program: the child reports the exec error through the
+     * memory it shares with the parent (CLONE_VM), so posix_spawn returns
+     * it -- the landing pad must keep the child in the parent's memory. */
+    char *argv_missing[] = {"missing", NULL};
+    CHECK_EQ(posix_spawn(&pid, "/nonexistent/missing", NULL, NULL, argv_missing, environ), ENOENT);
+    CHECK_EQ(CA(posix_spawn)(&pid, "/nonexistent/missing", NULL, NULL, argv_missing, environ),
+             ENOENT);
+    check_held("posix_spawn of a missing program");
     unhold();
     printf("catchall_process: posix_spawn: ok\n");
 }
