@@ -936,7 +936,6 @@ fn stats_json_escapes_names() {
 
 /// Non-ASCII descriptions come back unchanged from the JSON report.
 #[test]
-#[ignore = "library bug: stats.rs JsonDesc writes each byte of a UTF-8 description as a char (\"café\" becomes \"cafÃ©\")"]
 fn stats_json_keeps_utf8_names() {
     let (r, _) = stats_names_report();
     let names: Vec<&str> = r.tokens.iter().map(|t| t.name.as_str()).collect();
@@ -991,7 +990,6 @@ fn stats_count_chaos_releases() {
 
 /// The launcher's `--stats` sets LWKT_STATS: the same report on stderr.
 #[test]
-#[ignore = "lwkt-run has no --stats option yet (issue 6, item 1)"]
 fn stats_by_launcher_option() {
     let mut c = command(
         Path::new(env!("CARGO_BIN_EXE_lwkt-run")),

@@ -278,12 +278,18 @@ impl core::fmt::Display for JsonDesc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut line = crate::diag::Line::new();
         let _ = write!(line, "{}", Desc(self.0));
-        for &b in line.as_bytes() {
-            match b {
-                b'"' => f.write_str("\\\"")?,
-                b'\\' => f.write_str("\\\\")?,
-                0..=0x1f => write!(f, "\\u{:04x}", b)?,
-                _ => f.write_char(b as char)?,
+        // A line cut at its size may end inside a character: stop before.
+        let bytes = line.as_bytes();
+        let text = match core::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => unsafe { core::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+        };
+        for c in text.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
             }
         }
         Ok(())

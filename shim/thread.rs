@@ -399,7 +399,7 @@ fn take_recursive(
             format_args!("token used after lwkt_token_uninit"),
         );
     }
-    if !Token::word_is_sane(w) {
+    if !unsafe { &*tok }.looks_initialised() {
         diag::misuse(
             call,
             tok,

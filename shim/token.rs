@@ -144,6 +144,19 @@ impl Token {
         }
     }
 
+    /// Does this memory look like a token (zero-filled, initialised, or in
+    /// use)? Memory that never was one (not zero-filled garbage) almost
+    /// never passes: the reserved field is zero in every token.
+    pub fn looks_initialised(&self) -> bool {
+        const PID_MAX_LIMIT: u32 = 1 << 22;
+        let w = self.word().load(Relaxed);
+        let h = self.handoff().load(Relaxed) & !HANDOFF_SHARED;
+        self.t_reserved == 0
+            && Self::word_is_sane(w)
+            && (w & SHARED != 0 || (w & ID_MASK) as u32 <= PID_MAX_LIMIT)
+            && h <= PID_MAX_LIMIT
+    }
+
     /// One attempt, never waiting. `me` is the caller's thread id.
     #[inline(always)]
     pub fn try_acquire(&self, mode: Mode, me: u32) -> Result<(), Busy> {
@@ -226,6 +239,13 @@ impl Token {
 
     #[cold]
     fn release_exclusive_contended(&self) {
+        if !self.looks_initialised() {
+            crate::diag::misuse(
+                "lwkt_reltoken",
+                self,
+                format_args!("not an initialised token (its memory was overwritten?)"),
+            );
+        }
         let h = self.handoff().load(Acquire);
         if h != 0 {
             // Hand the token over. The word first, the registration last: the

@@ -494,3 +494,58 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_hook(real::fcntl64::get(), fd, cmd, arg)
 }
+
+// ---- _FORTIFY_SOURCE variants ----
+//
+// Programs built with _FORTIFY_SOURCE (Debian's default) call these instead
+// of read/pread; glibc then reads privately. A call that passes the size
+// check is the plain call; one that fails goes to libc to abort as usual.
+
+mod real_chk {
+    use core::ffi::{c_int, c_void};
+    use libc::{off_t, size_t, ssize_t};
+    real_fn!(__read_chk: fn(c_int, *mut c_void, size_t, size_t) -> ssize_t);
+    real_fn!(__pread_chk: fn(c_int, *mut c_void, size_t, off_t, size_t) -> ssize_t);
+    real_fn!(__pread64_chk: fn(c_int, *mut c_void, size_t, off_t, size_t) -> ssize_t);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
+    if !holding() || n > buflen {
+        return real_chk::__read_chk::get()(fd, buf, n, buflen);
+    }
+    read(fd, buf, n)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __pread_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: off_t,
+    buflen: size_t,
+) -> ssize_t {
+    if !holding() || n > buflen {
+        return real_chk::__pread_chk::get()(fd, buf, n, off, buflen);
+    }
+    pread(fd, buf, n, off)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __pread64_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: off_t,
+    buflen: size_t,
+) -> ssize_t {
+    if !holding() || n > buflen {
+        return real_chk::__pread64_chk::get()(fd, buf, n, off, buflen);
+    }
+    pread64(fd, buf, n, off)
+}

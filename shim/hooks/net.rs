@@ -361,3 +361,42 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         held(move || released("connect", || f(fd, addr, len)))
     })
 }
+
+// ---- _FORTIFY_SOURCE variants (see fdio.rs) ----
+
+mod real_chk {
+    use core::ffi::{c_int, c_void};
+    use libc::{size_t, sockaddr, socklen_t, ssize_t};
+    real_fn!(__recv_chk: fn(c_int, *mut c_void, size_t, size_t, c_int) -> ssize_t);
+    real_fn!(__recvfrom_chk: fn(c_int, *mut c_void, size_t, size_t, c_int, *mut sockaddr, *mut socklen_t) -> ssize_t);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
+    if !holding() || n > buflen {
+        return real_chk::__recv_chk::get()(fd, buf, n, buflen, flags);
+    }
+    recv(fd, buf, n, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    if !holding() || n > buflen {
+        return real_chk::__recvfrom_chk::get()(fd, buf, n, buflen, flags, addr, len);
+    }
+    recvfrom(fd, buf, n, flags, addr, len)
+}

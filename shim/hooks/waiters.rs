@@ -270,3 +270,43 @@ pub unsafe extern "C" fn epoll_pwait2(
         after_probe("epoll_pwait2", r, || f(epfd, ev, max, ts, mask))
     })
 }
+
+// ---- _FORTIFY_SOURCE variants (see fdio.rs) ----
+
+mod real_chk {
+    use core::ffi::c_int;
+    use libc::{nfds_t, pollfd, sigset_t, size_t, timespec};
+    real_fn!(__poll_chk: fn(*mut pollfd, nfds_t, c_int, size_t) -> c_int);
+    real_fn!(__ppoll_chk: fn(*mut pollfd, nfds_t, *const timespec, *const sigset_t, size_t) -> c_int);
+}
+
+fn poll_array_fits(n: nfds_t, fdslen: libc::size_t) -> bool {
+    (fdslen / core::mem::size_of::<pollfd>()) as nfds_t >= n
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+    fdslen: libc::size_t,
+) -> c_int {
+    if !holding() || !poll_array_fits(n, fdslen) {
+        return real_chk::__poll_chk::get()(fds, n, timeout, fdslen);
+    }
+    poll(fds, n, timeout)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+    fdslen: libc::size_t,
+) -> c_int {
+    if !holding() || !poll_array_fits(n, fdslen) {
+        return real_chk::__ppoll_chk::get()(fds, n, ts, mask, fdslen);
+    }
+    ppoll(fds, n, ts, mask)
+}

@@ -40,6 +40,8 @@ enum Cmd {
     Run {
         program: OsString,
         args: Vec<OsString>,
+        /// `--stats[=DEST]`: the value for LWKT_STATS.
+        stats: Option<OsString>,
     },
 }
 
@@ -48,9 +50,18 @@ enum Cmd {
 fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
     let mut it = args.into_iter();
     let mut demo = false;
+    let mut stats = None;
     while let Some(a) = it.next() {
         let program = match a.to_str() {
             Some("-h" | "--help") => return Ok(Cmd::Help),
+            Some("--stats") => {
+                stats = Some(OsString::from("1"));
+                continue;
+            }
+            Some(s) if s.starts_with("--stats=") => {
+                stats = Some(OsString::from(&s["--stats=".len()..]));
+                continue;
+            }
             Some(DEMO_ARG) => {
                 demo = true;
                 continue;
@@ -70,7 +81,11 @@ fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
         return Ok(Cmd::Run {
             program,
             args: it.collect(),
+            stats,
         });
+    }
+    if stats.is_some() {
+        return Err("--stats needs a PROGRAM".into());
     }
     Ok(if demo { Cmd::DemoHere } else { Cmd::Demo })
 }
@@ -94,6 +109,9 @@ Usage:
 
 Options (they come before PROGRAM; what follows PROGRAM is its own):
   -h, --help                      show this help and exit
+  --stats[=DEST]                  report what the tokens did when PROGRAM
+                                  exits (sets LWKT_STATS: to stderr, or
+                                  DEST = a path with '/' or json:PATH)
   --                              end of options: the next word is PROGRAM
 
 A token is a lock that serializes threads only while its holder runs: when
@@ -206,7 +224,17 @@ fn main() {
             // Not print!: that panics when stdout is a closed pipe.
             let _ = std::io::stdout().write_all(help().as_bytes());
         }
-        Ok(Cmd::Run { program, args }) => exec_preloaded(&program, &args),
+        Ok(Cmd::Run {
+            program,
+            args,
+            stats,
+        }) => {
+            if let Some(dest) = stats {
+                // Before any thread exists: set_var is safe here.
+                env::set_var("LWKT_STATS", dest);
+            }
+            exec_preloaded(&program, &args)
+        }
         Ok(Cmd::Demo) => {
             // The demonstration's own blocking calls must go through the
             // hooks: run a copy of this program with liblwkt.so preloaded.
@@ -231,7 +259,20 @@ mod tests {
         Cmd::Run {
             program: program.into(),
             args: args.iter().map(OsString::from).collect(),
+            stats: None,
         }
+    }
+
+    #[test]
+    fn stats_option_sets_the_report_destination() {
+        let with = |dest: &str| Cmd::Run {
+            program: "ls".into(),
+            args: vec![],
+            stats: Some(dest.into()),
+        };
+        assert_eq!(p(&["--stats", "ls"]), Ok(with("1")));
+        assert_eq!(p(&["--stats=json:/tmp/x", "ls"]), Ok(with("json:/tmp/x")));
+        assert!(p(&["--stats"]).is_err());
     }
 
     #[test]
