@@ -549,3 +549,50 @@ pub unsafe extern "C" fn __pread64_chk(
     }
     pread64(fd, buf, n, off)
 }
+
+mod real_open_2 {
+    use core::ffi::{c_char, c_int};
+    real_fn!(__open_2: fn(*const c_char, c_int) -> c_int);
+    real_fn!(__open64_2: fn(*const c_char, c_int) -> c_int);
+    real_fn!(__openat_2: fn(c_int, *const c_char, c_int) -> c_int);
+    real_fn!(__openat64_2: fn(c_int, *const c_char, c_int) -> c_int);
+}
+
+// The fortified opens check that O_CREAT/O_TMPFILE came with a mode, which
+// these callers never pass: a FIFO open without those flags is the plain
+// open.
+fn needs_mode(flags: c_int) -> bool {
+    flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+    if !holding() || needs_mode(flags) {
+        return real_open_2::__open_2::get()(path, flags);
+    }
+    open(path, flags, 0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+    if !holding() || needs_mode(flags) {
+        return real_open_2::__open64_2::get()(path, flags);
+    }
+    open64(path, flags, 0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if !holding() || needs_mode(flags) {
+        return real_open_2::__openat_2::get()(dirfd, path, flags);
+    }
+    openat(dirfd, path, flags, 0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if !holding() || needs_mode(flags) {
+        return real_open_2::__openat64_2::get()(dirfd, path, flags);
+    }
+    openat64(dirfd, path, flags, 0)
+}
