@@ -6,8 +6,10 @@
  * write under printf and fflush to a full pipe, the nanosleep under sleep
  * and usleep, the futex waits inside sem_wait, pthread_cond_wait,
  * pthread_join and pthread_barrier_wait, the wait inside system and pclose;
- * and the same system calls made by a raw `syscall` instruction in the
- * program's own code (as static or Go code makes them).
+ * more of libc's own waits (mutex, priority-inheritance mutex, rwlock,
+ * timed condition and semaphore waits, poll, waitpid, recv); and the same
+ * system calls made by a raw `syscall` instruction in the program's own
+ * code (as static or Go code makes them).
  *
  * HK_BLOCK (hook_util.h): the holder takes T exclusively twice and S
  * shared, makes the call, which blocks; a helper takes T and S (possible
@@ -27,6 +29,8 @@
 #include <semaphore.h>
 #include <stdio_ext.h>
 #include <linux/futex.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 /* ---- stdio reads on a pipe ------------------------------------------- */
 
@@ -307,6 +311,101 @@ static void check_exit3(hk_t *h, long ret, int err) {
     HCHECK_EQ(h, WEXITSTATUS(ret), 3);
 }
 
+/* ---- more waits inside libc (beyond the list) ----------------- */
+
+/* A mutex the helper holds (pre) and unlocks (unblock). */
+static pthread_mutex_t held_mtx;
+static void setup_mutex_kind(hk_t *h, int protocol) {
+    pthread_mutexattr_t a;
+    HCHECK_EQ(h, pthread_mutexattr_init(&a), 0);
+    HCHECK_EQ(h, pthread_mutexattr_setprotocol(&a, protocol), 0);
+    HCHECK_EQ(h, pthread_mutex_init(&held_mtx, &a), 0);
+    HCHECK_EQ(h, pthread_mutexattr_destroy(&a), 0);
+}
+static void setup_mutex(hk_t *h) { setup_mutex_kind(h, PTHREAD_PRIO_NONE); }
+static void setup_pi_mutex(hk_t *h) { setup_mutex_kind(h, PTHREAD_PRIO_INHERIT); }
+static void lock_it(hk_t *h) { HCHECK_EQ(h, pthread_mutex_lock(&held_mtx), 0); }
+static void unlock_it(hk_t *h) { HCHECK_EQ(h, pthread_mutex_unlock(&held_mtx), 0); }
+static long mutex_lock_call(hk_t *h) {
+    int r = CA(pthread_mutex_lock)(&held_mtx);
+    if (r == 0)
+        HCHECK_EQ(h, CA(pthread_mutex_unlock)(&held_mtx), 0);
+    return r;
+}
+static void cleanup_mutex(hk_t *h) { HCHECK_EQ(h, pthread_mutex_destroy(&held_mtx), 0); }
+
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static void rdlock_it(hk_t *h) { HCHECK_EQ(h, pthread_rwlock_rdlock(&rw), 0); }
+static void rwunlock_it(hk_t *h) { HCHECK_EQ(h, pthread_rwlock_unlock(&rw), 0); }
+static long wrlock_call(hk_t *h) {
+    int r = CA(pthread_rwlock_wrlock)(&rw);
+    if (r == 0)
+        HCHECK_EQ(h, CA(pthread_rwlock_unlock)(&rw), 0);
+    return r;
+}
+
+static long cond_timedwait_call(hk_t *h) {
+    int (*wait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *) =
+        (int (*)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *))ca_vsym(
+            "pthread_cond_timedwait", "GLIBC_2.3.2");
+    struct timespec ts = hk_abs(CLOCK_REALTIME, HK_LONG_MS);
+    HCHECK_EQ(h, CA(pthread_mutex_lock)(&mtx), 0);
+    int r = 0;
+    while (!cv_flag && r == 0)
+        r = wait(&cv, &mtx, &ts);
+    h->v[0] = cv_flag;
+    HCHECK_EQ(h, CA(pthread_mutex_unlock)(&mtx), 0);
+    return r;
+}
+static long sem_timedwait_call(hk_t *h) {
+    (void)h;
+    struct timespec ts = hk_abs(CLOCK_REALTIME, HK_LONG_MS);
+    return CA(sem_timedwait)(&sem, &ts);
+}
+
+static long poll_call(hk_t *h) {
+    struct pollfd p = {.fd = h->fd[0], .events = POLLIN};
+    int r = CA(poll)(&p, 1, -1);
+    h->v[0] = p.revents;
+    return r;
+}
+static void check_polled(hk_t *h, long ret, int err) {
+    HCHECK_EQ(h, ret, 1);
+    HCHECK_EQ(h, err, HK_SENTINEL);
+    HCHECK(h, h->v[0] & POLLIN);
+}
+
+/* waitpid for a child that exits once the helper writes. */
+static void setup_child(hk_t *h) {
+    setup_child_pipe(h);
+    pid_t pid = fork();
+    HCHECK(h, pid >= 0);
+    if (pid == 0) {
+        char c;
+        close(h->fd[1]); /* end of file, should the test die */
+        _exit(read(h->fd[0], &c, 1) == 1 ? 11 : 12);
+    }
+    h->v[1] = pid;
+}
+static long waitpid_call(hk_t *h) {
+    int st = 0;
+    pid_t r = CA(waitpid)((pid_t)h->v[1], &st, 0);
+    h->v[0] = st;
+    return r == (pid_t)h->v[1] ? 0 : -1;
+}
+static void check_waited(hk_t *h, long ret, int err) {
+    HCHECK_EQ(h, ret, 0);
+    HCHECK_EQ(h, err, HK_SENTINEL);
+    HCHECK(h, WIFEXITED(h->v[0]));
+    HCHECK_EQ(h, WEXITSTATUS(h->v[0]), 11);
+}
+
+/* recv on a socketpair. */
+static void setup_socketpair(hk_t *h) {
+    HCHECK_EQ(h, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, h->fd), 0);
+}
+static long recv_call(hk_t *h) { return CA(recv)(h->fd[0], h->buf, 6, MSG_WAITALL); }
+
 /* ---- raw syscall instructions ----------------------------------------- */
 
 static long raw_read_call(hk_t *h) {
@@ -394,6 +493,24 @@ static const struct hk_case cases[] = {
      .unblock = write_hello, .check = check_exit7, .cleanup = cleanup_pipe},
     {"pclose: the child exits", HK_BLOCK, .setup = setup_popen, .call = pclose_call,
      .unblock = write_hello, .check = check_exit3, .cleanup = cleanup_pipe},
+    /* More waits inside libc. */
+    {"pthread_mutex_lock: contended", HK_BLOCK, .setup = setup_mutex, .pre = lock_it,
+     .call = mutex_lock_call, .unblock = unlock_it, .want = 0, .cleanup = cleanup_mutex},
+    {"pthread_mutex_lock: contended, priority inheritance", HK_BLOCK, .setup = setup_pi_mutex,
+     .pre = lock_it, .call = mutex_lock_call, .unblock = unlock_it, .want = 0,
+     .cleanup = cleanup_mutex},
+    {"pthread_rwlock_wrlock: read-locked", HK_BLOCK, .pre = rdlock_it, .call = wrlock_call,
+     .unblock = rwunlock_it, .want = 0},
+    {"pthread_cond_timedwait: signalled", HK_BLOCK, .setup = setup_cv,
+     .call = cond_timedwait_call, .unblock = signal_cv, .check = check_cv},
+    {"sem_timedwait: posted", HK_BLOCK, .setup = setup_sem, .call = sem_timedwait_call,
+     .unblock = post, .check = check_sem_taken, .cleanup = cleanup_sem},
+    {"poll: data later", HK_BLOCK, .setup = setup_pipe, .call = poll_call, .unblock = write_hello,
+     .check = check_polled, .cleanup = cleanup_pipe},
+    {"waitpid: the child exits", HK_BLOCK, .setup = setup_child, .call = waitpid_call,
+     .unblock = write_hello, .check = check_waited, .cleanup = cleanup_pipe},
+    {"recv: data later", HK_BLOCK, .setup = setup_socketpair, .call = recv_call,
+     .unblock = write_hello, .check = check_raw_hello, .cleanup = cleanup_pipe},
     /* Raw syscall instructions in the program's own code. */
     {"raw syscall read: data later", HK_BLOCK, .setup = setup_pipe, .call = raw_read_call,
      .unblock = write_hello, .check = check_raw_hello, .cleanup = cleanup_pipe},
