@@ -12,7 +12,8 @@
  *    kill() and sigqueue() (with their si_code and value), not ours.
  * 2. Masks: sigprocmask and pthread_sigmask -- exported, and libc's own
  *    through dlsym -- cannot block SIGSYS, but do block the other signals
- *    asked for (a blocked SIGUSR2 stays pending until unblocked).
+ *    asked for (a blocked SIGUSR2 stays pending until unblocked); the
+ *    exported ones not even while no token is held.
  * 3. A program signal handler runs and returns while the thread holds
  *    tokens (its return through libc's restorer traps and must be re-run):
  *    asynchronous (another thread signals a spinning holder; registers and
@@ -204,7 +205,28 @@ static void try_mask(const char *name, mask_fn fn) {
     printf("catchall_signals: %s cannot block SIGSYS: ok\n", name);
 }
 
+/* The exported functions strip SIGSYS with no token held too (the thread
+ * has used tokens: its next hold would trap). */
+static void try_mask_unheld(const char *name, mask_fn fn) {
+    sigset_t set, old;
+    sigfillset(&set);
+    CHECK_EQ(fn(SIG_BLOCK, &set, &old), 0);
+    sigset_t cur = current_mask();
+    CHECK(sigismember(&cur, SIGUSR1));
+    if (sigismember(&cur, SIGSYS)) {
+        fprintf(stderr, "FAIL: %s(SIG_BLOCK, everything), no token held, blocked SIGSYS\n", name);
+        _exit(1);
+    }
+    hold();
+    CHECK(CA(getppid)() == getppid()); /* traps: must not kill us */
+    still_works(name);
+    unhold();
+    CHECK_EQ(fn(SIG_SETMASK, &old, NULL), 0);
+}
+
 static void part_masks(void) {
+    try_mask_unheld("sigprocmask", sigprocmask);
+    try_mask_unheld("pthread_sigmask", pthread_sigmask);
     try_mask("sigprocmask", sigprocmask);
     try_mask("pthread_sigmask", pthread_sigmask);
     try_mask("libc's own sigprocmask", (mask_fn)ca_sym("sigprocmask"));
