@@ -52,7 +52,7 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
         .is_err()
     {
         let w = t.word().load(Relaxed);
-        if w & DEAD != 0 {
+        if crate::token::is_dead(w) {
             diag::misuse(
                 "lwkt_token_uninit",
                 tok,

@@ -62,8 +62,9 @@ impl fmt::Display for Desc {
         }
         // SAFETY: the caller passed a token pointer it uses; a description is
         // a NUL-terminated C string or null.
+        // Memory that never was a token has a garbage description pointer.
         let desc = unsafe { (*tok).t_desc };
-        if desc.is_null() {
+        if desc.is_null() || !unsafe { &*tok }.looks_initialised() {
             return write!(f, "token@{:p}", tok);
         }
         let bytes = unsafe { core::ffi::CStr::from_ptr(desc) }.to_bytes();

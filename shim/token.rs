@@ -69,9 +69,13 @@ const EXCL_WAITER: u32 = 1;
 const SHARED_WAITER: u32 = 1 << 16;
 const HANDOFF_SHARED: u32 = 1 << 31;
 
-/// How many times a waiter may lose the race for a released token before
-/// it asks for a direct handoff.
+/// A waiter asks for a direct handoff once it has lost this many races for
+/// the released token and waited at least HANDOFF_AFTER_NS (barging keeps
+/// throughput up; a handoff costs a wake-up and a context switch), and in
+/// any case after LOST_RACES_LIMIT lost races (SPEC S7: bounded).
 const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
+const HANDOFF_AFTER_NS: u64 = 1_000_000;
+const LOST_RACES_LIMIT: u32 = 32;
 /// Spin this many rounds before sleeping in the kernel.
 const SPIN_ROUNDS: u32 = 200;
 /// A sleeping waiter re-checks that the holder still exists this often.
@@ -259,11 +263,13 @@ impl Token {
             };
             self.word().store(w, Release);
             self.handoff().store(0, Release);
+            store_load_barrier();
+            self.wake_some(true);
         } else {
             self.word().store(0, Release);
+            store_load_barrier();
+            self.wake_waiters();
         }
-        store_load_barrier();
-        self.wake_waiters();
     }
 
     /// Drop one shared hold of the caller.
@@ -300,11 +306,18 @@ impl Token {
 
     #[cold]
     fn wake_waiters(&self) {
+        self.wake_some(false);
+    }
+
+    /// Bump the event counter and wake sleepers: all of them when
+    /// `everybody` (a handoff: the one it went to must wake, and a futex
+    /// wake cannot pick it), or when shared waiters could all get in;
+    /// otherwise one, which wakes the next when it releases.
+    #[cold]
+    fn wake_some(&self, everybody: bool) {
         self.wake().fetch_add(1, Release);
         let w = self.waiters().load(Relaxed);
-        // Shared waiters can all get in: wake everybody. Exclusive waiters
-        // only: one, and it wakes the next when it releases.
-        let n = if w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 {
+        let n = if everybody || w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 {
             i32::MAX as u32
         } else {
             1
@@ -360,7 +373,7 @@ impl Token {
                 break;
             }
             let w = self.word().load(Relaxed);
-            if w & DEAD != 0 {
+            if is_dead(w) {
                 acquired = false; // the caller reports the misuse
                 break;
             }
@@ -389,7 +402,9 @@ impl Token {
             sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
             slept_ns += sys::now_ns().saturating_sub(before);
             lost += 1;
-            if lost >= LOST_RACES_BEFORE_HANDOFF
+            let starving = lost >= LOST_RACES_LIMIT
+                || (lost >= LOST_RACES_BEFORE_HANDOFF && slept_ns >= HANDOFF_AFTER_NS);
+            if starving
                 && !registered
                 && self
                     .handoff()
@@ -487,5 +502,6 @@ fn publish_to_releasers() {
 
 /// How the word looks, for messages: is it something a token could hold?
 pub fn is_dead(w: u64) -> bool {
-    w & DEAD != 0
+    // Exactly: a word with other bits besides is garbage, not a retired token.
+    w == DEAD
 }
