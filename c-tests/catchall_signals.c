@@ -23,6 +23,9 @@
  *    restarts the read, which returns the data written later.
  * 5. errno: trapped calls that succeed leave errno alone; failing ones set
  *    it as libc would.
+ * 6. setuid/setgid, which glibc carries out in every thread from a signal
+ *    handler of its own (SIGSETXID), with token holders spinning and
+ *    blocked.
  */
 #include "catchall_util.h"
 
@@ -479,6 +482,56 @@ static void part_errno(void) {
     printf("catchall_signals: errno across trapped calls: ok\n");
 }
 
+/* ---- 6. setuid/setgid: glibc's own signal to every thread ---------------- */
+
+/* In a multithreaded process glibc makes every thread run setresuid and
+ * setresgid in a SIGSETXID handler: here while the caller holds tokens, a
+ * second thread holds a token and spins (its handler's system call and
+ * rt_sigreturn trap) and a third holds one, blocked in libc's own sem_wait
+ * (released). */
+static struct lwkt_token A = LWKT_TOKEN_INITIALIZER(sig_A);
+static struct lwkt_token B = LWKT_TOKEN_INITIALIZER(sig_B);
+static atomic_int xid_stop, xid_ready;
+static sem_t xid_sem;
+static void *xid_spinner(void *arg) {
+    (void)arg;
+    lwkt_gettoken(&A);
+    atomic_fetch_add(&xid_ready, 1);
+    while (!atomic_load(&xid_stop)) {
+    }
+    CHECK_EQ(lwkt_cnttoken(&A), 1);
+    lwkt_reltoken(&A);
+    return NULL;
+}
+static void *xid_blocker(void *arg) {
+    (void)arg;
+    lwkt_gettoken(&B);
+    atomic_fetch_add(&xid_ready, 1);
+    CHECK_EQ(CA(sem_wait)(&xid_sem), 0);
+    CHECK_EQ(lwkt_cnttoken(&B), 1);
+    lwkt_reltoken(&B);
+    return NULL;
+}
+
+static void part_setxid(void) {
+    CHECK_EQ(sem_init(&xid_sem, 0, 0), 0);
+    pthread_t t1 = hk_spawn(xid_spinner, NULL), t2 = hk_spawn(xid_blocker, NULL);
+    SPIN_UNTIL_COND(atomic_load(&xid_ready) == 2);
+    hold();
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(setgid(getgid()), 0);
+        CHECK_EQ(setuid(getuid()), 0);
+    }
+    check_held("after setuid/setgid");
+    still_works("after setuid/setgid");
+    unhold();
+    atomic_store(&xid_stop, 1);
+    CHECK_EQ(sem_post(&xid_sem), 0);
+    join_thread(t1);
+    join_thread(t2);
+    printf("catchall_signals: setuid/setgid across token holders: ok\n");
+}
+
 int lwkt_test_main(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -493,6 +546,7 @@ int lwkt_test_main(int argc, char **argv) {
     part_siglongjmp();
     part_restart();
     part_errno();
+    part_setxid();
     printf("catchall_signals: ok\n");
     return 0;
 }
