@@ -47,6 +47,13 @@ pub unsafe extern "C" fn lwkt_token_init(tok: lwkt_token_t, desc: *const c_char)
 pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     let tok = checked("lwkt_token_uninit", tok);
     let t = &*tok;
+    if !t.looks_initialised() && !crate::token::is_dead(t.word().load(Relaxed)) {
+        diag::misuse(
+            "lwkt_token_uninit",
+            tok,
+            format_args!("not an initialised token"),
+        );
+    }
     if t.word()
         .compare_exchange(0, DEAD, Relaxed, Relaxed)
         .is_err()
@@ -72,6 +79,9 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
 /// return. Recursion on the caller's own exclusive hold is allowed.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
+    if !tok.is_null() && thread::get_exclusive_fast(tok) {
+        return;
+    }
     thread::get(
         "lwkt_gettoken",
         checked("lwkt_gettoken", tok),
@@ -114,6 +124,9 @@ pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
 /// Release the caller's most recent token reference, which must be `tok`.
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_reltoken(tok: lwkt_token_t) {
+    if !tok.is_null() && thread::rel_exclusive_fast(tok) {
+        return;
+    }
     thread::rel("lwkt_reltoken", checked("lwkt_reltoken", tok));
 }
 

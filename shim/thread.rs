@@ -344,8 +344,70 @@ impl ThreadState {
     }
 }
 
-/// `lwkt_gettoken` / `lwkt_gettoken_shared`.
+/// `lwkt_gettoken`'s common case, with nothing to call out of line (so the
+/// exported function needs no stack frame): a thread that has used tokens
+/// before takes a free token exclusively, with room on its stack and
+/// nothing to count. False: take the general path (`get`).
 #[inline(always)]
+pub fn get_exclusive_fast(tok: *const Token) -> bool {
+    let p = unsafe { *state_slot() };
+    if p.is_null() || config::timing() {
+        return false;
+    }
+    // SAFETY: non-null only once it points at this thread's STATE.
+    let st = unsafe { &mut *p };
+    let d = st.depth as usize;
+    if d >= MAX_REFS {
+        return false;
+    }
+    let t = unsafe { &*tok };
+    if t.word()
+        .compare_exchange(0, st.tid as u64, Acquire, Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    t.seq()
+        .store(t.seq().load(Relaxed).wrapping_add(1), Relaxed);
+    st.refs[d] = TokRef {
+        tok,
+        flags: R_PRIMARY | R_EXCL | R_WORD_EXCL,
+        lost_at: 0,
+    };
+    // A signal handler that interrupts us must see a complete entry.
+    compiler_fence(SeqCst);
+    st.depth = d as u32 + 1;
+    st.sync_selector();
+    true
+}
+
+/// `lwkt_reltoken`'s common case (see `get_exclusive_fast`): the most
+/// recent reference is the thread's only one to a token it holds
+/// exclusively. False: take the general path (`rel`).
+#[inline(always)]
+pub fn rel_exclusive_fast(tok: *const Token) -> bool {
+    let p = unsafe { *state_slot() };
+    if p.is_null() || config::timing() {
+        return false;
+    }
+    let st = unsafe { &mut *p };
+    let d = st.depth as usize;
+    if d == 0 || d > MAX_REFS || d as u32 <= st.released_below {
+        return false;
+    }
+    let top = st.refs[d - 1];
+    const EXCL_PRIMARY: u32 = R_PRIMARY | R_WORD_EXCL;
+    if top.tok != tok || top.flags & EXCL_PRIMARY != EXCL_PRIMARY {
+        return false;
+    }
+    st.depth = d as u32 - 1;
+    st.sync_selector();
+    unsafe { &*tok }.release_exclusive();
+    true
+}
+
+/// `lwkt_gettoken` / `lwkt_gettoken_shared`.
+#[inline(never)]
 pub fn get(call: &'static str, tok: *const Token, mode: Mode) {
     let st = state();
     let me = st.me();
@@ -477,10 +539,7 @@ fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Token, mode: M
 }
 
 /// `lwkt_reltoken`: release the most recent reference, which must be `tok`.
-/// The common case (the thread's only reference to a token it holds
-/// exclusively, nothing counted) is straight-line: a few loads, a store to
-/// the reference stack, the selector store and the releasing store.
-#[inline(always)]
+#[inline(never)]
 pub fn rel(call: &'static str, tok: *const Token) {
     let st = state();
     let d = st.depth as usize;
