@@ -12,12 +12,11 @@
 //! * Retaking is all-or-nothing: when one word cannot be had, the ones taken
 //!   so far are released again before waiting, so a waiting thread never
 //!   holds a token (SPEC S4) and tokens cannot deadlock.
-//! * The state is a `const`-initialised thread-local without `Drop`: reading
-//!   it allocates nothing and registers nothing, so hooks can test it.
-//!   Thread exit is caught by a pthread key destructor, registered the first
-//!   time the thread takes a token.
+//! * The state is mapped for the thread the first time it uses tokens and
+//!   reached through a static-TLS pointer; hooks only read the TLS selector
+//!   byte, so they allocate nothing and register nothing. Thread exit is
+//!   caught by a pthread key destructor, registered at that first use.
 
-use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::ptr;
 use core::sync::atomic::{compiler_fence, AtomicUsize, Ordering::*};
@@ -90,30 +89,28 @@ pub struct ThreadState {
     dispatch: bool,
 }
 
-thread_local! {
-    static STATE: UnsafeCell<ThreadState> = const {
-        UnsafeCell::new(ThreadState {
-            depth: 0,
-            released_below: 0,
-            tid: 0,
-            losses: 0,
-            refs: [TokRef::EMPTY; MAX_REFS],
-            seq_at_release: [0; MAX_REFS],
-            acquired_ns: [0; MAX_REFS],
-            chaos_rng: 0,
-            taken_at: [0; MAX_REFS],
-            stolen: false,
-            dispatch: false,
-        })
+impl ThreadState {
+    const NEW: ThreadState = ThreadState {
+        depth: 0,
+        released_below: 0,
+        tid: 0,
+        losses: 0,
+        refs: [TokRef::EMPTY; MAX_REFS],
+        seq_at_release: [0; MAX_REFS],
+        acquired_ns: [0; MAX_REFS],
+        chaos_rng: 0,
+        taken_at: [0; MAX_REFS],
+        stolen: false,
+        dispatch: false,
     };
 }
 
-// A cdylib reaches `thread_local!` data through `__tls_get_addr`, a call
-// on every access. The token fast path and every hook's "holds no token"
-// check read this one pointer instead, kept in static TLS (initial-exec
-// model: two instructions, fs-relative). It points at the thread's STATE
-// once the thread has used tokens, and is null before. Eight bytes of
-// static TLS also fit when the library is dlopen()ed.
+// The thread's state is reached through one pointer in static TLS
+// (initial-exec model: a GOT load and an fs-relative load; a cdylib's
+// thread_local! would cost a __tls_get_addr call on every access). It is
+// null until the thread first uses tokens, then points at the state mapped
+// for it. Next to it, the selector byte. The library's whole static TLS is
+// these 9 bytes, so that it also loads with dlopen().
 core::arch::global_asm!(
     ".pushsection .tbss,\"awT\",@nobits",
     ".p2align 3",
@@ -192,7 +189,22 @@ fn state_if_used() -> Option<&'static mut ThreadState> {
 #[cold]
 #[inline(never)]
 unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
-    let p = STATE.with(|s| s.get());
+    // Mapped, not a thread_local!: a TLS block this size would have to be
+    // static TLS (the fast path reads it initial-exec), and dlopen() cannot
+    // place that much. Unmapped at thread exit.
+    let size = core::mem::size_of::<ThreadState>();
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
+    let m = sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0);
+    if m < 0 {
+        diag::misuse(
+            "lwkt",
+            ptr::null(),
+            format_args!("no memory for this thread's token state"),
+        );
+    }
+    let p = m as *mut ThreadState;
+    p.write(ThreadState::NEW);
     (*p).tid = sys::gettid();
     let key = EXIT_KEY.load(Relaxed);
     if key != usize::MAX {
@@ -886,6 +898,17 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         // reused: the kernel must stop reading it.
         dispatch_off();
         st.dispatch = false;
+    }
+    // Later destructors that use tokens get a fresh state (and leak it).
+    unsafe {
+        *state_slot() = ptr::null_mut();
+        let st: *mut ThreadState = st;
+        sys::syscall3(
+            libc::SYS_munmap,
+            st as usize,
+            core::mem::size_of::<ThreadState>(),
+            0,
+        );
     }
 }
 
