@@ -28,7 +28,10 @@
 #include <sys/file.h>
 #include <sys/msg.h>
 #include <sys/select.h>
+#include <mqueue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(eintr_T);
@@ -62,6 +65,7 @@ struct ec {
     sem_t sem;
     pthread_t other;
     char buf[16];
+    char path[96];
 };
 
 static struct ec E;
@@ -370,13 +374,168 @@ static void c_join(struct ec *e, enum outcome o, long ret, int err) {
     ECHECK(e->v[2] == 0x1234);
 }
 
+/* write to a full pipe: restarted; finishing drains it. */
+static void s_full_pipe(struct ec *e) {
+    s_pipe(e);
+    int fl = fcntl(e->fd[1], F_GETFL);
+    ECHECK(fcntl(e->fd[1], F_SETFL, fl | O_NONBLOCK) == 0);
+    static char junk[4096];
+    while (write(e->fd[1], junk, sizeof junk) > 0) {
+    }
+    while (write(e->fd[1], junk, 1) > 0) {
+    }
+    ECHECK(errno == EAGAIN);
+    ECHECK(fcntl(e->fd[1], F_SETFL, fl) == 0);
+}
+static long k_write(struct ec *e) { return write(e->fd[1], "w", 1); }
+static void f_drain(struct ec *e) {
+    static char junk[4096];
+    ECHECK(read(e->fd[0], junk, sizeof junk) > 0);
+}
+static void c_one(struct ec *e, enum outcome o, long ret, int err) {
+    (void)e;
+    if (o == EINTR_)
+        ECHECK(ret == -1 && err == EINTR);
+    else
+        ECHECK(ret == 1);
+}
+
+/* accept on a Unix listener: restarted; finishing connects. */
+static void s_listen(struct ec *e) {
+    e->fd[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+    ECHECK(e->fd[0] >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "lwkt_fault_eintr_%d", (int)getpid());
+    ECHECK(bind(e->fd[0], (struct sockaddr *)&a, sizeof a) == 0);
+    ECHECK(listen(e->fd[0], 4) == 0);
+}
+static long k_accept(struct ec *e) {
+    long r = accept(e->fd[0], NULL, NULL);
+    if (r >= 0)
+        e->fd[2] = (int)r;
+    return r;
+}
+static void f_connect(struct ec *e) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "lwkt_fault_eintr_%d", (int)getpid());
+    e->fd[1] = socket(AF_UNIX, SOCK_STREAM, 0);
+    ECHECK(e->fd[1] >= 0);
+    ECHECK(connect(e->fd[1], (struct sockaddr *)&a, sizeof a) == 0);
+}
+static void c_fd(struct ec *e, enum outcome o, long ret, int err) {
+    (void)e;
+    if (o == EINTR_)
+        ECHECK(ret == -1 && err == EINTR);
+    else
+        ECHECK(ret >= 0);
+}
+
+/* open of a FIFO without a writer: restarted; finishing opens the writer. */
+static void s_fifo(struct ec *e) {
+    snprintf(e->path, sizeof e->path, "/tmp/lwkt_fault_eintr_fifo_%d", (int)getpid());
+    unlink(e->path);
+    ECHECK(mkfifo(e->path, 0600) == 0);
+}
+static long k_open_fifo(struct ec *e) {
+    long r = open(e->path, O_RDONLY);
+    if (r >= 0)
+        e->fd[2] = (int)r;
+    return r;
+}
+static void f_open_writer(struct ec *e) {
+    e->fd[1] = open(e->path, O_WRONLY);
+    ECHECK(e->fd[1] >= 0);
+}
+static void t_fifo(struct ec *e) {
+    t_fds(e);
+    unlink(e->path);
+}
+
+/* mq_receive on an empty queue: restarted; finishing sends. */
+static void s_mq(struct ec *e) {
+    snprintf(e->path, sizeof e->path, "/lwkt_fault_eintr_%d", (int)getpid());
+    mq_unlink(e->path);
+    struct mq_attr a = {.mq_maxmsg = 1, .mq_msgsize = 16};
+    e->v[3] = mq_open(e->path, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+    ECHECK(e->v[3] >= 0);
+}
+static long k_mq_receive(struct ec *e) {
+    char m[16];
+    return mq_receive((mqd_t)e->v[3], m, sizeof m, NULL);
+}
+static void f_mq_send(struct ec *e) { ECHECK(mq_send((mqd_t)e->v[3], "q", 1, 0) == 0); }
+static void t_mq(struct ec *e) {
+    mq_close((mqd_t)e->v[3]);
+    mq_unlink(e->path);
+}
+
+/* ppoll: never restarted. sigtimedwait for a blocked SIGUSR2: never. */
+static long k_ppoll(struct ec *e) {
+    struct pollfd p = {.fd = e->fd[0], .events = POLLIN};
+    struct timespec ts = {100, 0};
+    return ppoll(&p, 1, &ts, NULL);
+}
+static void s_block_usr2(struct ec *e) {
+    (void)e;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    ECHECK(pthread_sigmask(SIG_BLOCK, &s, NULL) == 0);
+}
+static long k_sigtimedwait(struct ec *e) {
+    (void)e;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    struct timespec ts = {100, 0};
+    return sigtimedwait(&s, NULL, &ts);
+}
+static void t_unblock_usr2(struct ec *e) {
+    (void)e;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    ECHECK(pthread_sigmask(SIG_UNBLOCK, &s, NULL) == 0);
+}
+
+/* pthread_mutex_lock of a mutex the helper holds: resumes after the
+ * handler (it never fails with EINTR); finishing unlocks. */
+static void s_mutex_held(struct ec *e) {
+    ECHECK(pthread_mutex_init(&e->m, NULL) == 0);
+    e->v[2] = 0;
+}
+static void *mutex_holder(void *arg) {
+    struct ec *e = arg;
+    ECHECK(pthread_mutex_lock(&e->m) == 0);
+    atomic_store(&e->pred, 1);
+    while (atomic_load(&e->pred) != 2)
+        sched_yield();
+    ECHECK(pthread_mutex_unlock(&e->m) == 0);
+    return NULL;
+}
+static void s_mutex(struct ec *e) {
+    s_mutex_held(e);
+    e->other = start_thread(mutex_holder, e);
+    SPIN_UNTIL_COND(atomic_load(&e->pred) == 1);
+}
+static long k_mutex_lock(struct ec *e) {
+    long r = pthread_mutex_lock(&e->m);
+    if (r == 0)
+        ECHECK(pthread_mutex_unlock(&e->m) == 0);
+    return r;
+}
+static void f_mutex_unlock(struct ec *e) { atomic_store(&e->pred, 2); }
+static void t_mutex(struct ec *e) { join_thread(e->other); }
+
 static const struct ec_case cases[] = {
     /* signal(7): read/recv on a pipe or socket, wait*, flock, F_SETLKW are
      * restarted under SA_RESTART; poll, select, epoll, the sleeps, pause,
      * sem_timedwait, msgrcv never are; condition waits and joins resume.
      * sem_wait: signal(7) lists it as never restarted, but glibc's sem_wait
      * is a futex wait without a timeout, which the kernel restarts under
-     * SA_RESTART (checked by the runs without tokens: that is libc's). */
+     * SA_RESTART (checked by the runs without tokens: that is libc's).
+     * Restarted too: write to a full pipe, accept, open of a FIFO,
+     * mq_receive; never: ppoll, sigtimedwait; mutexes resume. */
     {"read (pipe)", EINTR_, RESTART, s_pipe, k_read, f_write, c_data, t_fds},
     {"recv (socket)", EINTR_, RESTART, s_sock, k_recv, f_write, c_data, t_fds},
     {"waitpid", EINTR_, RESTART, s_child, k_waitpid, f_child, c_waitpid, t_fds},
@@ -395,6 +554,13 @@ static const struct ec_case cases[] = {
     {"msgrcv", EINTR_, EINTR_, s_msgq, k_msgrcv, NULL, c_eintr, t_msgq},
     {"pthread_cond_wait", RESTART, RESTART, s_cond, k_cond_wait, f_cond, c_zero, NULL},
     {"pthread_join", RESTART, RESTART, s_join, k_join, f_child, c_join, t_fds},
+    {"write (full pipe)", EINTR_, RESTART, s_full_pipe, k_write, f_drain, c_one, t_fds},
+    {"accept", EINTR_, RESTART, s_listen, k_accept, f_connect, c_fd, t_fds},
+    {"open (FIFO)", EINTR_, RESTART, s_fifo, k_open_fifo, f_open_writer, c_fd, t_fifo},
+    {"mq_receive", EINTR_, RESTART, s_mq, k_mq_receive, f_mq_send, c_one, t_mq},
+    {"ppoll", EINTR_, EINTR_, s_pipe, k_ppoll, NULL, c_eintr, t_fds},
+    {"sigtimedwait", EINTR_, EINTR_, s_block_usr2, k_sigtimedwait, NULL, c_eintr, t_unblock_usr2},
+    {"pthread_mutex_lock", RESTART, RESTART, s_mutex, k_mutex_lock, f_mutex_unlock, c_zero, t_mutex},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
