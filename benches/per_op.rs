@@ -179,6 +179,48 @@ fn retake(c: &mut Criterion) {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 0 as libc::c_ulong) };
 }
 
+/// The catch-all's cost (issue 4), on a system call that libc makes and
+/// the shim does not hook (`getppid`, which cannot block):
+/// * `never_used`: a thread that never took a token (dispatch off: the
+///   target is zero cost);
+/// * `used_none_held`: a thread that has used tokens and holds none now
+///   (dispatch on, selector ALLOW: the kernel's per-syscall check);
+/// * `held_trapped`: a thread holding a token (selector BLOCK: the call
+///   traps, the SIGSYS handler runs it and returns).
+fn catchall(c: &mut Criterion) {
+    let l = lwkt();
+    let tok = Token::new();
+    let mut g = c.benchmark_group("catchall_syscall");
+    g.bench_function("never_used", |b| {
+        b.iter_custom(|iters| {
+            // A fresh thread: this one has used tokens by now.
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    black_box(unsafe { libc::getppid() });
+                }
+                start.elapsed()
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    // Make sure this thread has used tokens (switches dispatch on).
+    unsafe {
+        (l.gettoken)(tok.ptr());
+        (l.reltoken)(tok.ptr());
+    }
+    g.bench_function("used_none_held", |b| {
+        b.iter(|| black_box(unsafe { libc::getppid() }))
+    });
+    unsafe { (l.gettoken)(tok.ptr()) };
+    g.bench_function("held_trapped", |b| {
+        b.iter(|| black_box(unsafe { libc::getppid() }))
+    });
+    unsafe { (l.reltoken)(tok.ptr()) };
+    g.finish();
+}
+
 /// Pool tokens: finding the token of an address, and taking it.
 fn pool(c: &mut Criterion) {
     let l = lwkt();
@@ -199,7 +241,6 @@ fn pool(c: &mut Criterion) {
 }
 
 fn main() {
-    common::reserve_static_tls();
     common::keep_a_second_thread_alive();
     eprintln!("lwkt benches: using {}", lwkt().path);
     // Defaults for a plain `cargo bench`; scripts/bench passes its own.
@@ -213,6 +254,7 @@ fn main() {
     hook_overhead(&mut c);
     uncontended(&mut c);
     retake(&mut c);
+    catchall(&mut c);
     pool(&mut c);
     c.final_summary();
 }

@@ -90,7 +90,6 @@ fn shared_readers(c: &mut Criterion) {
 }
 
 fn main() {
-    common::reserve_static_tls();
     eprintln!("lwkt benches: using {}", common::lwkt().path);
     let per_ns = common::spin_iters_for(1_000_000) as f64 / 1e6;
     common::record_meta("spin", &format!("{per_ns:.4}"));

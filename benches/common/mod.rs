@@ -62,38 +62,6 @@ pub struct Lwkt {
 
 static LWKT: OnceLock<Lwkt> = OnceLock::new();
 
-/// The glibc tunable that reserves static TLS for libraries loaded later.
-const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=";
-
-/// Make room for liblwkt.so's thread-local state before loading it: call
-/// first thing in `main`.
-///
-/// The library keeps its per-thread state in static TLS (initial-exec,
-/// flag STATIC_TLS, about 2.6 KB), which glibc can give a library that is
-/// dlopen()ed only out of the surplus reserved at start-up (512 bytes by
-/// default): dlopen fails with "cannot allocate memory in static TLS
-/// block". The surplus is a tunable read when the process starts, so the
-/// bench runs itself again with it raised. (Linking or preloading the
-/// library, as programs do, needs none of this.)
-pub fn reserve_static_tls() {
-    use std::os::unix::process::CommandExt;
-    let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if current.contains(STATIC_TLS_TUNABLE) {
-        return;
-    }
-    let tunables = if current.is_empty() {
-        format!("{STATIC_TLS_TUNABLE}16384")
-    } else {
-        format!("{current}:{STATIC_TLS_TUNABLE}16384")
-    };
-    let exe = std::env::current_exe().expect("current_exe");
-    let err = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env("GLIBC_TUNABLES", tunables)
-        .exec();
-    panic!("cannot run the bench again with GLIBC_TUNABLES set: {err}");
-}
-
 /// liblwkt.so, loaded on first use. `LWKT_LIB` names it; by default it is
 /// the one cargo built next to this bench: target/<profile>/deps/<bench>
 /// -> target/<profile>/liblwkt.so.
