@@ -225,6 +225,7 @@ unsafe fn dispatch(uc: &mut libc::ucontext_t) {
             return;
         }
         libc::SYS_rt_sigprocmask => sigprocmask_on_context(uc, a),
+        libc::SYS_rt_sigaction if a[0] as c_int == libc::SIGSYS => program_rt_sigaction(a),
         libc::SYS_clone | libc::SYS_clone3 | libc::SYS_vfork | libc::SYS_fork => {
             clone_call(uc, nr, a)
         }
@@ -272,6 +273,33 @@ unsafe fn forward_to_program(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c
         let f: extern "C" fn(c_int) = core::mem::transmute(h);
         f(sig);
     }
+}
+
+/// `rt_sigaction(SIGSYS)` made inside libc (sigset, sysv_signal, its own
+/// sigaction) while the thread holds a token: remember it for the program,
+/// keep ours installed.
+unsafe fn program_rt_sigaction(a: [usize; 6]) -> isize {
+    let (act, old, size) = (
+        a[1] as *const KernelSigaction,
+        a[2] as *mut KernelSigaction,
+        a[3],
+    );
+    if size != 8 {
+        return -(libc::EINVAL as isize);
+    }
+    if !old.is_null() {
+        old.write(KernelSigaction {
+            handler: PROGRAM_SIGSYS.load(Acquire),
+            flags: PROGRAM_SIGSYS_FLAGS.load(Relaxed),
+            restorer: 0,
+            mask: 0,
+        });
+    }
+    if !act.is_null() {
+        PROGRAM_SIGSYS_FLAGS.store((*act).flags, Relaxed);
+        PROGRAM_SIGSYS.store((*act).handler, Release);
+    }
+    0
 }
 
 /// `rt_sigprocmask` from inside the handler would be undone by its return:
@@ -351,9 +379,11 @@ unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -> isize {
     }
     // The child's registers go on its own stack, below where it starts.
     let g = &uc.uc_mcontext.gregs;
-    let child_sp = stack & !15;
-    let block = ((child_sp - 512) & !15) as *mut ChildRegs;
-    let ret_sp = child_sp - 8;
+    // The child must start with exactly the stack pointer it was given
+    // (musl passes one 8 bytes off alignment and pops from it): its return
+    // address goes just below it, the register block further down.
+    let ret_sp = stack - 8;
+    let block = ((stack - 512) & !15) as *mut ChildRegs;
     *(ret_sp as *mut u64) = g[libc::REG_RIP as usize] as u64;
     block.write(ChildRegs {
         r8: g[libc::REG_R8 as usize] as u64,
@@ -391,7 +421,27 @@ unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -> isize {
 /// Run the trapped system call `nr`: keep the tokens when it completes at
 /// once, release them around it when it would block. Returns the kernel's
 /// value (negative errno).
-unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
+unsafe fn run(nr: i64, mut a: [usize; 6]) -> isize {
+    // Waits that install a signal mask must not block SIGSYS with it.
+    let mut mask_copy = 0u64;
+    let mut pselect_arg = [0usize; 2];
+    match nr {
+        libc::SYS_rt_sigsuspend => a[0] = kernel_mask_without_sigsys(a[0], &mut mask_copy),
+        libc::SYS_ppoll => a[3] = kernel_mask_without_sigsys(a[3], &mut mask_copy),
+        libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
+            a[4] = kernel_mask_without_sigsys(a[4], &mut mask_copy)
+        }
+        libc::SYS_pselect6 if a[5] != 0 => {
+            let arg = a[5] as *const [usize; 2];
+            pselect_arg = [
+                kernel_mask_without_sigsys((*arg)[0], &mut mask_copy),
+                (*arg)[1],
+            ];
+            a[5] = pselect_arg.as_ptr() as usize;
+        }
+        _ => {}
+    }
+    let _ = &pselect_arg;
     let raw = |a: [usize; 6]| sys::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     let blocking = || c_result(raw(a));
     let hook = "catch-all";
@@ -741,6 +791,16 @@ pub unsafe fn program_sigaction(
         PROGRAM_SIGSYS.store((*act).sa_sigaction, Release);
     }
     true
+}
+
+/// A kernel signal mask (8 bytes) that a trapped wait installs while it
+/// waits, without SIGSYS: `copy` holds it.
+unsafe fn kernel_mask_without_sigsys(mask: usize, copy: &mut u64) -> usize {
+    if mask == 0 {
+        return 0;
+    }
+    *copy = *(mask as *const u64) & !SIGSYS_BIT;
+    copy as *mut u64 as usize
 }
 
 /// A signal mask the program asks for, without SIGSYS while the

@@ -11,7 +11,7 @@ use core::ffi::{c_char, c_int, c_void};
 use libc::{iovec, mode_t, off_t, size_t, ssize_t};
 
 use super::{
-    c_result, held, holding, iov_total, is_disk_file, nonblocking, released, IovTail, Probe,
+    c_result, held, holding, iov_total, more_on_disk, nonblocking, released, IovTail, Probe,
 };
 use crate::sys;
 
@@ -78,7 +78,7 @@ pub(crate) unsafe fn read_family(
     };
     match probe {
         Probe::Done(n)
-            if n > 0 && (n as usize) < iov_total(iov, cnt as usize) && is_disk_file(fd) =>
+            if n > 0 && (n as usize) < iov_total(iov, cnt as usize) && more_on_disk(fd, off, n) =>
         {
             finish_blocking(hook, iov, cnt, off, n, &real)
         }

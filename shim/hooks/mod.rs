@@ -92,13 +92,26 @@ pub fn nonblocking(fd: i32) -> bool {
     fl >= 0 && fl as i32 & libc::O_NONBLOCK != 0
 }
 
-/// Is `fd` a regular file or a block device (where a short read or write
-/// means "not all of it was cached", not "that is all there is")?
-pub fn is_disk_file(fd: i32) -> bool {
+/// After a short non-blocking read of `n` bytes at `off` (-1: the file
+/// position): is there more of a disk file (regular file or block device)
+/// that the blocking read would go on to fetch? Not at the end of the file,
+/// and not for pipes, sockets or terminals, where short is final.
+pub fn more_on_disk(fd: i32, off: i64, n: isize) -> bool {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     let r = unsafe { sys::syscall3(libc::SYS_fstat, fd as usize, &mut st as *mut _ as usize, 0) };
     let fmt = st.st_mode & libc::S_IFMT;
-    r == 0 && (fmt == libc::S_IFREG || fmt == libc::S_IFBLK)
+    if r != 0 || (fmt != libc::S_IFREG && fmt != libc::S_IFBLK) {
+        return false;
+    }
+    if fmt == libc::S_IFBLK {
+        return true;
+    }
+    let pos = if off >= 0 {
+        off + n as i64
+    } else {
+        unsafe { sys::syscall3(libc::SYS_lseek, fd as usize, 0, libc::SEEK_CUR as usize) as i64 }
+    };
+    pos >= 0 && pos < st.st_size
 }
 
 /// An `iovec` array with its first `skip` bytes dropped, in a fixed stack

@@ -123,6 +123,9 @@ pub unsafe extern "C" fn pause() -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const sigset_t) -> c_int {
     let f = real::sigsuspend::get();
+    // The mask it waits with must not block SIGSYS either (catch-all).
+    let mut copy: sigset_t = core::mem::zeroed();
+    let mask = crate::catchall::without_sigsys(mask, &mut copy);
     if !holding() {
         return f(mask);
     }

@@ -60,6 +60,9 @@ pub unsafe extern "C" fn ppoll(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::ppoll::get();
+    // The mask it waits with must not block SIGSYS either (catch-all).
+    let mut mask_copy: sigset_t = core::mem::zeroed();
+    let mask = crate::catchall::without_sigsys(mask, &mut mask_copy);
     if !holding() {
         return f(fds, n, ts, mask);
     }
@@ -167,6 +170,9 @@ pub unsafe extern "C" fn pselect(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::pselect::get();
+    // The mask it waits with must not block SIGSYS either (catch-all).
+    let mut mask_copy: sigset_t = core::mem::zeroed();
+    let mask = crate::catchall::without_sigsys(mask, &mut mask_copy);
     if !holding() {
         return f(n, r, w, e, ts, mask);
     }
@@ -221,6 +227,9 @@ pub unsafe extern "C" fn epoll_pwait(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::epoll_pwait::get();
+    // The mask it waits with must not block SIGSYS either (catch-all).
+    let mut mask_copy: sigset_t = core::mem::zeroed();
+    let mask = crate::catchall::without_sigsys(mask, &mut mask_copy);
     if !holding() {
         return f(epfd, ev, max, timeout, mask);
     }
@@ -250,6 +259,9 @@ pub unsafe extern "C" fn epoll_pwait2(
     mask: *const sigset_t,
 ) -> c_int {
     let f = real::epoll_pwait2::get();
+    // The mask it waits with must not block SIGSYS either (catch-all).
+    let mut mask_copy: sigset_t = core::mem::zeroed();
+    let mask = crate::catchall::without_sigsys(mask, &mut mask_copy);
     if !holding() {
         return f(epfd, ev, max, ts, mask);
     }
