@@ -31,9 +31,14 @@
  * timed forms, pthread_rwlock_*, pthread_barrier_wait (not cancellation
  * points by POSIX).
  *
+ * A second pass sends the cancel while the holder still runs, holding its
+ * tokens (it spins until the cancel was sent), before it makes the call:
+ * the call acts on the pending cancel at its entry. The same checks hold,
+ * except the proof of release (the holder may never block).
+ *
  * Each case runs in a child process (a crash or hang names its case); `prog
  * NAME` runs the cases whose name contains NAME, `prog --list` lists them,
- * `prog --one NAME` runs exactly one in this process.
+ * `prog [--pending] --one NAME` runs exactly one in this process.
  */
 #include "check.h"
 
@@ -75,10 +80,16 @@ struct fc {
     pthread_cond_t cv;
     sem_t sem;
     pthread_t other;
-    atomic_int armed, returned, cleanups, cnt_t, cnt_s, excl_t;
+    atomic_int armed, returned, cleanups, cnt_t, cnt_s, excl_t, cancel_sent;
 };
 
 static struct fc F;
+
+/* Second pass: the cancel is already pending when the holder makes the
+ * call (it spins, holding its tokens, until pthread_cancel was sent), so
+ * the call acts on it at its entry, around the hook's release. */
+static int pending;
+static const char *mode_name = "blocked";
 
 /* Per case: the holder must block within this, the case's process must end
  * within FC_DEADLINE_S + 5 (its watchdog), and is killed after + 8: with 57
@@ -90,8 +101,8 @@ static struct fc F;
 #define FCHECK(cond)                                                             \
     do {                                                                         \
         if (!(cond)) {                                                           \
-            fprintf(stderr, "FAIL %s:%d: [%s] %s (errno %d)\n", __FILE__,        \
-                    __LINE__, F.c->name, #cond, errno);                          \
+            fprintf(stderr, "FAIL %s:%d: [%s, %s] %s (errno %d)\n", __FILE__,    \
+                    __LINE__, F.c->name, mode_name, #cond, errno);               \
             fflush(stderr);                                                      \
             _exit(1);                                                            \
         }                                                                        \
@@ -620,6 +631,8 @@ static void *holder(void *arg) {
     lwkt_gettoken_shared(&S);
     lwkt_gettoken(&T);
     atomic_store(&f->armed, 1);
+    if (pending)
+        SPIN_UNTIL(f->cancel_sent); /* spin: not a cancellation point */
     f->c->block(f);
     atomic_store(&f->returned, 1);
     pthread_cleanup_pop(0);
@@ -642,7 +655,7 @@ static void run_case(const struct fc_case *c) {
     /* Both tokens can be taken only once the holder released them, i.e.
      * blocked. (Spin: the main thread holds nothing, but must not block
      * and so must not let time decide.) */
-    for (;;) {
+    for (; !pending;) {
         if (lwkt_trytoken(&T)) {
             if (lwkt_trytoken(&S)) {
                 lwkt_reltoken(&S);
@@ -658,11 +671,14 @@ static void run_case(const struct fc_case *c) {
         }
         sched_yield();
     }
+    if (pending)
+        FCHECK(!other_thread_can_take(&T, 0)); /* it holds T, spinning */
     FCHECK(pthread_cancel(t) == 0);
+    atomic_store(&f->cancel_sent, 1);
     void *ret = join_thread(t);
     if (ret != PTHREAD_CANCELED) {
-        fprintf(stderr, "FAIL [%s]: the holder was not cancelled (returned %p)\n", c->name,
-                ret);
+        fprintf(stderr, "FAIL [%s, %s]: the holder was not cancelled (returned %p)\n", c->name,
+                mode_name, ret);
         _exit(1);
     }
     FCHECK(!atomic_load(&f->returned));
@@ -670,9 +686,9 @@ static void run_case(const struct fc_case *c) {
     int ct = atomic_load(&f->cnt_t), cs = atomic_load(&f->cnt_s), ex = atomic_load(&f->excl_t);
     if (!(ct == 2 && cs == 1 && ex) && !(ct == 0 && cs == 0 && !ex)) {
         fprintf(stderr,
-                "FAIL [%s]: in the cleanup handler the holder had T %d times (excl %d), S %d "
-                "times: neither all its references back (T 2 excl, S 1) nor none\n",
-                c->name, ct, ex, cs);
+                "FAIL [%s, %s]: in the cleanup handler the holder had T %d times (excl %d), "
+                "S %d times: neither all its references back (T 2 excl, S 1) nor none\n",
+                c->name, mode_name, ct, ex, cs);
         _exit(1);
     }
     ASSERT_NO_TOKENS_HELD();
@@ -708,15 +724,15 @@ static int run_in_child(const struct fc_case *c, char *self) {
         if (now_s() > end) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
-            fprintf(stderr, "FAIL [%s]: hung (killed)\n", c->name);
+            fprintf(stderr, "FAIL [%s, %s]: hung (killed)\n", c->name, mode_name);
             return 0;
         }
         struct timespec ts = {0, 20 * 1000 * 1000}; /* polling a child: no token held */
         nanosleep(&ts, NULL);
     }
     if (WIFSIGNALED(st)) {
-        fprintf(stderr, "FAIL [%s]: the case's process was killed by signal %d\n", c->name,
-                WTERMSIG(st));
+        fprintf(stderr, "FAIL [%s, %s]: the case's process was killed by signal %d\n",
+                c->name, mode_name, WTERMSIG(st));
         return 0;
     }
     if (WIFEXITED(st) && WEXITSTATUS(st) == FC_SKIPPED)
@@ -732,6 +748,12 @@ int lwkt_test_main(int argc, char **argv) {
             printf("%s\n", cases[i].name);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "--pending") == 0) { /* only the second pass */
+        pending = 1;
+        mode_name = "cancel pending at the call";
+        argc--;
+        argv++;
+    }
     if (argc > 2 && strcmp(argv[1], "--one") == 0) {
         for (size_t i = 0; i < NCASES; i++)
             if (strcmp(cases[i].name, argv[2]) == 0) {
@@ -744,13 +766,16 @@ int lwkt_test_main(int argc, char **argv) {
         return 1;
     }
     const char *only = argc > 1 ? argv[1] : NULL;
-    int failed = 0, ran = 0;
-    for (size_t i = 0; i < NCASES; i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        ran++;
-        if (!run_in_child(&cases[i], argv[0]))
-            failed++;
+    int failed = 0, ran = 0, first = pending;
+    for (pending = first; pending < 2; pending++) {
+        mode_name = pending ? "cancel pending at the call" : "blocked";
+        for (size_t i = 0; i < NCASES; i++) {
+            if (only && !strstr(cases[i].name, only))
+                continue;
+            ran++;
+            if (!run_in_child(&cases[i], argv[0]))
+                failed++;
+        }
     }
     printf("fault_cancel: %d cases, %d failed\n", ran, failed);
     return failed || !ran;
