@@ -236,6 +236,8 @@ struct Pool([PoolSlot; LWKT_POOL_SIZE]);
 // SAFETY: tokens are only touched through atomics.
 unsafe impl Sync for Pool {}
 
+// The array initializer: every slot gets its own copy of this free token.
+#[allow(clippy::declare_interior_mutable_const)]
 const FREE_SLOT: PoolSlot = PoolSlot(core::cell::UnsafeCell::new(Token {
     t_word: 0,
     t_waiters: 0,
@@ -252,7 +254,7 @@ pub fn pool_slot_of(tok: *const Token) -> Option<usize> {
     let base = POOL.0.as_ptr() as usize;
     let addr = tok as usize;
     let size = core::mem::size_of::<PoolSlot>();
-    if addr >= base && addr < base + LWKT_POOL_SIZE * size && (addr - base) % size == 0 {
+    if addr >= base && addr < base + LWKT_POOL_SIZE * size && (addr - base).is_multiple_of(size) {
         Some((addr - base) / size)
     } else {
         None

@@ -160,16 +160,16 @@ pub fn released_on_block(tok: *const Token, call: &'static str) {
                 e.call_count[i].fetch_add(1, Relaxed);
                 return;
             }
-            0 => {
-                if e.call_name[i]
-                    .compare_exchange(0, name, AcqRel, Acquire)
-                    .is_ok()
-                    || e.call_name[i].load(Acquire) == name
-                {
-                    e.call_len[i].store(call.len(), Release);
-                    e.call_count[i].fetch_add(1, Relaxed);
-                    return;
-                }
+            // A free slot: claim it (or find that another thread claimed it
+            // for the same call).
+            0 if e.call_name[i]
+                .compare_exchange(0, name, AcqRel, Acquire)
+                .is_ok()
+                || e.call_name[i].load(Acquire) == name =>
+            {
+                e.call_len[i].store(call.len(), Release);
+                e.call_count[i].fetch_add(1, Relaxed);
+                return;
             }
             _ => {}
         }
@@ -341,7 +341,7 @@ extern "C" fn report_at_exit() {
             e.acq_excl.load(Relaxed) + e.acq_shared.load(Relaxed),
         )
     };
-    order.sort_unstable_by(|a, b| weight(b).cmp(&weight(a)));
+    order.sort_unstable_by_key(|i| core::cmp::Reverse(weight(i)));
 
     let mut out = Out {
         fd,

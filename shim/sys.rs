@@ -256,13 +256,11 @@ pub fn abort() -> ! {
     unsafe { libc::abort() }
 }
 
-#[cfg_attr(test, allow(dead_code))]
 #[inline(always)]
 pub fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
-#[cfg_attr(test, allow(dead_code))]
 #[inline(always)]
 pub fn set_errno(e: i32) {
     unsafe { *libc::__errno_location() = e }

@@ -209,7 +209,10 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
     let key = EXIT_KEY.load(Relaxed);
     if key != usize::MAX {
         // Any non-null value makes the destructor run at thread exit.
-        libc::pthread_setspecific(key as libc::pthread_key_t, 1 as *const libc::c_void);
+        libc::pthread_setspecific(
+            key as libc::pthread_key_t,
+            ptr::NonNull::<libc::c_void>::dangling().as_ptr(),
+        );
     }
     if config::stats_on() {
         stats::thread_started();
