@@ -78,6 +78,10 @@ const HANDOFF_AFTER_NS: u64 = 1_000_000;
 const LOST_RACES_LIMIT: u32 = 32;
 /// Spin this many rounds before sleeping in the kernel.
 const SPIN_ROUNDS: u32 = 200;
+/// A waiter registered for a handoff sleeps on t_handoff; a release that
+/// raced with its registration may have woken t_wake instead, so it looks
+/// again this often.
+const REGISTERED_RECHECK_NS: u64 = 1_000_000;
 /// A sleeping waiter re-checks that the holder still exists this often.
 const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
 
@@ -263,8 +267,8 @@ impl Token {
             };
             self.word().store(w, Release);
             self.handoff().store(0, Release);
-            store_load_barrier();
-            self.wake_some(true);
+            // Only the registered waiter sleeps on t_handoff: no herd.
+            sys::futex_wake(self.handoff(), 1);
         } else {
             self.word().store(0, Release);
             store_load_barrier();
@@ -304,25 +308,24 @@ impl Token {
         }
     }
 
+    /// Bump the event counter and wake sleepers: all of them when shared
+    /// waiters could all get in, otherwise one, which wakes the next when
+    /// it releases. A waiter registered for a handoff sleeps on
+    /// `t_handoff` instead: it is woken there too, so that it sees a free
+    /// word that was not handed to it.
     #[cold]
     fn wake_waiters(&self) {
-        self.wake_some(false);
-    }
-
-    /// Bump the event counter and wake sleepers: all of them when
-    /// `everybody` (a handoff: the one it went to must wake, and a futex
-    /// wake cannot pick it), or when shared waiters could all get in;
-    /// otherwise one, which wakes the next when it releases.
-    #[cold]
-    fn wake_some(&self, everybody: bool) {
         self.wake().fetch_add(1, Release);
         let w = self.waiters().load(Relaxed);
-        let n = if everybody || w >= SHARED_WAITER || self.handoff().load(Relaxed) != 0 {
+        let n = if w >= SHARED_WAITER {
             i32::MAX as u32
         } else {
             1
         };
         sys::futex_wake(self.wake(), n);
+        if self.handoff().load(Relaxed) != 0 {
+            sys::futex_wake(self.handoff(), 1);
+        }
     }
 
     /// Wait until the caller holds the word in `mode`. The caller holds no
@@ -399,7 +402,14 @@ impl Token {
                 continue;
             }
             let before = sys::now_ns();
-            sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+            if registered {
+                // Woken by the handoff itself (targeted), or by a release
+                // that did not see the registration yet; that one may have
+                // gone to t_wake, hence the short timeout.
+                sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
+            } else {
+                sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+            }
             slept_ns += sys::now_ns().saturating_sub(before);
             lost += 1;
             let starving = lost >= LOST_RACES_LIMIT
