@@ -7,7 +7,7 @@
 //! report is written at exit with raw `write`s.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 
 use crate::config;
 use crate::diag::Desc;
@@ -18,12 +18,17 @@ use crate::token::Token;
 const ENTRIES: usize = 4096;
 /// Distinct blocking calls counted per token; more count as "other".
 const CALLS: usize = 12;
+/// Bytes of a token's description kept for the report.
+const NAME_BYTES: usize = 48;
 /// Wait-time histogram: bucket i counts waits of [2^i, 2^(i+1)) ns.
 const BUCKETS: usize = 40;
 
 struct Entry {
     /// The token's address; 0 while the entry is free.
     key: AtomicUsize,
+    /// Its description, copied when the entry was claimed: at exit the
+    /// token (and the string) may be gone.
+    name: [AtomicU8; NAME_BYTES],
     acq_excl: AtomicU64,
     acq_shared: AtomicU64,
     contended: AtomicU64,
@@ -92,7 +97,10 @@ fn entry(tok: *const Token) -> Option<&'static Entry> {
         match e.key.load(Acquire) {
             k if k == key => return Some(e),
             0 => match e.key.compare_exchange(0, key, AcqRel, Acquire) {
-                Ok(_) => return Some(e),
+                Ok(_) => {
+                    e.keep_name(tok);
+                    return Some(e);
+                }
                 Err(k) if k == key => return Some(e),
                 Err(_) => {}
             },
@@ -178,6 +186,34 @@ pub fn released_on_block(tok: *const Token, call: &'static str) {
 }
 
 impl Entry {
+    /// Copy the token's description now, while the token is in use.
+    fn keep_name(&self, tok: *const Token) {
+        let mut line = crate::diag::Line::new();
+        let _ = write!(line, "{}", Desc(tok));
+        let bytes = line.as_bytes();
+        // Whole characters only.
+        let mut n = bytes.len().min(NAME_BYTES);
+        while n > 0 && core::str::from_utf8(&bytes[..n]).is_err() {
+            n -= 1;
+        }
+        for (slot, &b) in self.name.iter().zip(&bytes[..n]) {
+            slot.store(b, Relaxed);
+        }
+    }
+
+    /// The description kept by `keep_name`.
+    fn name(&self, buf: &mut [u8; NAME_BYTES]) -> usize {
+        let mut n = 0;
+        for (i, slot) in self.name.iter().enumerate() {
+            buf[i] = slot.load(Relaxed);
+            if buf[i] == 0 {
+                break;
+            }
+            n = i + 1;
+        }
+        n
+    }
+
     fn call(&self, i: usize) -> Option<(&'static str, u64)> {
         let p = self.call_name[i].load(Acquire);
         let len = self.call_len[i].load(Acquire);
@@ -271,19 +307,25 @@ impl core::fmt::Display for Ns {
     }
 }
 
-/// A token description as a JSON string body.
-struct JsonDesc(*const Token);
+/// An entry's kept description, as is.
+struct Name<'a>(&'a Entry);
 
-impl core::fmt::Display for JsonDesc {
+impl core::fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut line = crate::diag::Line::new();
-        let _ = write!(line, "{}", Desc(self.0));
-        // A line cut at its size may end inside a character: stop before.
-        let bytes = line.as_bytes();
-        let text = match core::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => unsafe { core::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
-        };
+        let mut buf = [0u8; NAME_BYTES];
+        let n = self.0.name(&mut buf);
+        f.pad(core::str::from_utf8(&buf[..n]).unwrap_or("?"))
+    }
+}
+
+/// An entry's kept description as a JSON string body.
+struct JsonDesc<'a>(&'a Entry);
+
+impl core::fmt::Display for JsonDesc<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut buf = [0u8; NAME_BYTES];
+        let n = self.0.name(&mut buf);
+        let text = core::str::from_utf8(&buf[..n]).unwrap_or("?");
         for c in text.chars() {
             match c {
                 '"' => f.write_str("\\\"")?,
@@ -375,13 +417,10 @@ fn write_table(out: &mut Out, t: &Table, order: &[u16]) -> core::fmt::Result {
     )?;
     for &i in order {
         let e = &t.entries[i as usize];
-        let mut name = crate::diag::Line::new();
-        let _ = write!(name, "{}", Desc(e.key.load(Relaxed) as *const Token));
-        let name = core::str::from_utf8(name.as_bytes()).unwrap_or("?");
         write!(
             out,
             "{:<28} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} ",
-            name,
+            Name(e),
             e.acq_excl.load(Relaxed),
             e.acq_shared.load(Relaxed),
             e.contended.load(Relaxed),
@@ -431,7 +470,7 @@ fn write_json(out: &mut Out, t: &Table, order: &[u16]) -> core::fmt::Result {
             "{{\"token\":\"{}\",\"pool\":{},\"acquisitions\":{{\"exclusive\":{},\"shared\":{}}},\"contended\":{},\
              \"wait_ns\":{{\"total\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"max_hold_ns\":{},\"lost_while_released\":{},\
              \"released_on_block\":{{",
-            JsonDesc(tok),
+            JsonDesc(e),
             crate::capi::pool_slot_of(tok).is_some(),
             e.acq_excl.load(Relaxed),
             e.acq_shared.load(Relaxed),

@@ -295,6 +295,11 @@ impl ThreadState {
     #[cold]
     fn on_word_release(&mut self, i: usize) {
         let tok = self.refs[i].tok;
+        if self.acquired_ns[i] == 0 {
+            // Taken before counting started (another library's constructor
+            // ran before ours): no hold time to report.
+            return;
+        }
         let held = sys::now_ns().saturating_sub(self.acquired_ns[i]);
         stats::held(tok, held);
         let limit_ms = config::HOLD_WARN_MS.load(Relaxed) as u64;
