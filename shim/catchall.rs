@@ -447,77 +447,49 @@ unsafe fn run(nr: i64, mut a: [usize; 6]) -> isize {
     let hook = "catch-all";
     let fd = a[0] as c_int;
     let c: isize = match nr {
-        libc::SYS_read | libc::SYS_pread64 => {
-            let iov = libc::iovec {
+        libc::SYS_read
+        | libc::SYS_pread64
+        | libc::SYS_readv
+        | libc::SYS_preadv
+        | libc::SYS_write
+        | libc::SYS_pwrite64
+        | libc::SYS_writev
+        | libc::SYS_pwritev => {
+            let vectored = matches!(
+                nr,
+                libc::SYS_readv | libc::SYS_preadv | libc::SYS_writev | libc::SYS_pwritev
+            );
+            let at_offset = matches!(
+                nr,
+                libc::SYS_pread64 | libc::SYS_preadv | libc::SYS_pwrite64 | libc::SYS_pwritev
+            );
+            let one = libc::iovec {
                 iov_base: a[1] as *mut c_void,
                 iov_len: a[2],
             };
-            let off = if nr == libc::SYS_read {
-                -1
+            let (iov, cnt) = if vectored {
+                (a[1] as *const libc::iovec, a[2] as c_int)
             } else {
-                a[3] as i64
+                (&one as *const _, 1)
             };
-            fdio::read_family(hook, fd, &iov, 1, off, |v, _, o| {
-                c_result(raw([
-                    a[0],
-                    (*v).iov_base as usize,
-                    (*v).iov_len,
-                    o as usize,
-                    0,
-                    0,
-                ]))
-            })
-        }
-        libc::SYS_readv | libc::SYS_preadv => {
-            let off = if nr == libc::SYS_readv {
-                -1
+            let off = if at_offset { a[3] as i64 } else { -1 };
+            // The same call again, on (part of) the caller's buffers.
+            let again = |v: *const libc::iovec, c: c_int, o: i64| {
+                let (buf, len) = if vectored {
+                    (v as usize, c as usize)
+                } else {
+                    ((*v).iov_base as usize, (*v).iov_len)
+                };
+                c_result(raw([a[0], buf, len, o as usize, 0, 0]))
+            };
+            if matches!(
+                nr,
+                libc::SYS_read | libc::SYS_pread64 | libc::SYS_readv | libc::SYS_preadv
+            ) {
+                fdio::read_family(hook, fd, iov, cnt, off, again)
             } else {
-                a[3] as i64
-            };
-            fdio::read_family(
-                hook,
-                fd,
-                a[1] as *const libc::iovec,
-                a[2] as c_int,
-                off,
-                |v, c, o| c_result(raw([a[0], v as usize, c as usize, o as usize, 0, 0])),
-            )
-        }
-        libc::SYS_write | libc::SYS_pwrite64 => {
-            let iov = libc::iovec {
-                iov_base: a[1] as *mut c_void,
-                iov_len: a[2],
-            };
-            let off = if nr == libc::SYS_write {
-                -1
-            } else {
-                a[3] as i64
-            };
-            fdio::write_family(hook, fd, &iov, 1, off, |v, _, o| {
-                c_result(raw([
-                    a[0],
-                    (*v).iov_base as usize,
-                    (*v).iov_len,
-                    o as usize,
-                    0,
-                    0,
-                ]))
-            })
-        }
-        libc::SYS_writev | libc::SYS_pwritev => {
-            let off = if nr == libc::SYS_writev {
-                -1
-            } else {
-                a[3] as i64
-            };
-            fdio::write_family(
-                hook,
-                fd,
-                a[1] as *const libc::iovec,
-                a[2] as c_int,
-                off,
-                |v, c, o| c_result(raw([a[0], v as usize, c as usize, o as usize, 0, 0])),
-            )
+                fdio::write_family(hook, fd, iov, cnt, off, again)
+            }
         }
         libc::SYS_recvfrom | libc::SYS_recvmsg => {
             let flags = if nr == libc::SYS_recvfrom { a[3] } else { a[2] } as c_int;
