@@ -14,87 +14,24 @@
 //! their source found in their stderr. Every run is killed (and fails) after
 //! `RUN_TIMEOUT`: a deadlock fails the test instead of hanging `cargo test`.
 
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+mod common;
+
+use common::{lib_dir, lib_path, CC, MANIFEST_DIR};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longer than any deadline inside a test (check.h: waits of 20 s, whole-test
 /// watchdogs of 40 s), so that a test's own, clearer failure message wins.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 const OBJ_DIR: &str = env!("LWKT_CTEST_OBJ_DIR");
-const CC: &str = env!("LWKT_CTEST_CC");
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 // ---------------------------------------------------------------------------
-// Where things are
+// Where things are (lib_dir, lib_path: c-tests/common/mod.rs)
 // ---------------------------------------------------------------------------
-
-/// The directory holding liblwkt.so for this test's profile
-/// (target/<profile>/, the parent of the test's own deps/ directory).
-///
-/// Cargo does not build a cdylib-only library for integration tests, so a
-/// plain `cargo test` would run the C tests against a stale liblwkt.so (or
-/// none). The first test to get here therefore runs `cargo build --lib`
-/// for the same profile and target directory (up to date: well under a
-/// second).
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/..")
-            .to_path_buf();
-        build_library(&dir);
-        assert!(
-            dir.join("liblwkt.so").is_file(),
-            "{} has no liblwkt.so after cargo build --lib",
-            dir.display()
-        );
-        dir
-    })
-}
-
-/// `cargo build --lib` into `profile_dir` (target/<profile>/).
-fn build_library(profile_dir: &Path) {
-    if std::env::var_os("LWKT_TEST_NO_BUILD").is_some() {
-        return; // the caller built it (for example with other flags)
-    }
-    let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--lib", "--quiet"])
-        .current_dir(MANIFEST_DIR)
-        .env("CARGO_TARGET_DIR", target_dir);
-    match profile {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn lib_path() -> PathBuf {
-    lib_dir().join("liblwkt.so")
-}
 
 /// Linked test programs and plugins go here (target/<profile>/c-tests/).
 fn bin_dir() -> &'static Path {
@@ -129,22 +66,9 @@ fn object(name: &str) -> PathBuf {
 /// Run the C compiler as a linker; write to a temporary name and rename, so
 /// that concurrent test threads (or processes) never run a half-written file.
 fn link(output: &Path, args: &[&std::ffi::OsStr]) {
-    let tmp = output.with_extension(format!("tmp{}", std::process::id()));
-    let out = Command::new(CC)
-        .args(args)
-        .arg("-pthread")
-        .arg("-o")
-        .arg(&tmp)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {CC}: {e}"));
-    assert!(
-        out.status.success(),
-        "linking {} failed:\n{}{}",
-        output.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, output).unwrap();
+    let mut cmd = Command::new(CC);
+    cmd.args(args).arg("-pthread");
+    common::build_to(output, cmd, &format!("linking {}", output.display()));
 }
 
 /// `<name>` linked into a program with -llwkt.
@@ -190,99 +114,20 @@ fn plugin_host() -> &'static Path {
 // Running
 // ---------------------------------------------------------------------------
 
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
+type Outcome = common::Captured;
 
 impl Outcome {
     fn describe(&self) -> String {
-        let how = if self.timed_out {
-            format!("KILLED after {RUN_TIMEOUT:?} (hung or deadlocked)")
-        } else if let Some(sig) = self.status.signal() {
-            format!("killed by signal {sig}")
-        } else {
-            format!("exit status {}", self.status.code().unwrap_or(-1))
-        };
-        format!(
-            "{how}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.stdout, self.stderr
-        )
+        self.report(RUN_TIMEOUT)
     }
 }
 
 /// Run `cmd` in its own process group with a deadline, capturing output.
 /// On timeout the whole group is killed (a test's forked children too).
 fn run(mut cmd: Command, stdin: Option<Vec<u8>>) -> Outcome {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .process_group(0);
     // No core files from the misuse tests' aborts.
-    unsafe {
-        cmd.pre_exec(|| {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let pgid = child.id() as libc::pid_t;
-    let writer = stdin.map(|data| {
-        let mut pipe = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Leftover members of the group (a child the test forked and did not
-    // reap) would keep the pipes open: they go too.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    Outcome {
-        status,
-        stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
-        timed_out,
-    }
+    common::no_core_files(&mut cmd);
+    common::run_with_timeout(cmd, stdin, RUN_TIMEOUT)
 }
 
 /// The `// expect-stderr: TEXT` lines of c-tests/<name>.c.
