@@ -14,82 +14,23 @@
 //! that depend on time only have lower bounds, and only where the program
 //! made a thread wait a known minimum (a holder that spins 50 ms).
 
+mod common;
+
+use common::{lib_dir, lib_path, CC, MANIFEST_DIR};
 use std::collections::HashMap;
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longer than any deadline inside the programs (20 s), so that their own,
 /// clearer failure messages win.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-const CC: &str = env!("LWKT_CTEST_CC");
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-
 // ---------------------------------------------------------------------------
-// Where things are (as in c-tests/run.rs)
+// Where things are (lib_dir, lib_path: c-tests/common/mod.rs)
 // ---------------------------------------------------------------------------
-
-/// target/<profile>/, holding liblwkt.so, built fresh for this profile
-/// (cargo does not build a cdylib-only library for integration tests).
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/..")
-            .to_path_buf();
-        build_library(&dir);
-        assert!(
-            dir.join("liblwkt.so").is_file(),
-            "{} has no liblwkt.so after cargo build --lib",
-            dir.display()
-        );
-        dir
-    })
-}
-
-/// `cargo build --lib` into `profile_dir` (target/<profile>/), unless
-/// LWKT_TEST_NO_BUILD says the caller built it.
-fn build_library(profile_dir: &Path) {
-    if std::env::var_os("LWKT_TEST_NO_BUILD").is_some() {
-        return;
-    }
-    let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--lib", "--quiet"])
-        .current_dir(MANIFEST_DIR)
-        .env("CARGO_TARGET_DIR", target_dir);
-    match profile {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn lib_path() -> PathBuf {
-    lib_dir().join("liblwkt.so")
-}
 
 /// The compiled programs go to target/<profile>/c-tests/observe/.
 fn bin_dir() -> &'static Path {
@@ -114,39 +55,25 @@ fn program(name: &str) -> PathBuf {
     let root = Path::new(MANIFEST_DIR);
     let src = root.join("c-tests/observe").join(format!("{name}.c"));
     let exe = bin_dir().join(name);
-    // A temporary name, renamed when complete: concurrent test processes
-    // never run a half-written file.
-    let tmp = exe.with_extension(format!("tmp{}", std::process::id()));
     let libdir = lib_dir();
-    let out = Command::new(CC)
-        .args([
-            "-std=gnu11",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pthread",
-            "-rdynamic",
-        ])
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-I")
-        .arg(root.join("c-tests"))
-        .arg(&src)
-        .arg(format!("-L{}", libdir.display()))
-        .arg("-llwkt")
-        .arg(format!("-Wl,-rpath,{}", libdir.display()))
-        .arg("-o")
-        .arg(&tmp)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {CC}: {e}"));
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &exe).unwrap();
+    let mut cmd = Command::new(CC);
+    cmd.args([
+        "-std=gnu11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pthread",
+        "-rdynamic",
+    ])
+    .arg("-I")
+    .arg(root.join("include"))
+    .arg("-I")
+    .arg(root.join("c-tests"))
+    .arg(&src)
+    .arg(format!("-L{}", libdir.display()))
+    .arg("-llwkt")
+    .arg(format!("-Wl,-rpath,{}", libdir.display()));
+    common::build_to(&exe, cmd, &format!("compiling {}", src.display()));
     built.insert(name.to_string(), exe.clone());
     exe
 }
@@ -178,26 +105,20 @@ impl Drop for TempDir {
 
 struct Outcome {
     what: String,
-    pid: u32,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
+    run: common::Captured,
+}
+
+/// `out.stdout`, `out.status` and the rest are those of the run.
+impl std::ops::Deref for Outcome {
+    type Target = common::Captured;
+    fn deref(&self) -> &common::Captured {
+        &self.run
+    }
 }
 
 impl Outcome {
     fn describe(&self) -> String {
-        let how = if self.timed_out {
-            format!("KILLED after {RUN_TIMEOUT:?} (hung or deadlocked)")
-        } else if let Some(sig) = self.status.signal() {
-            format!("killed by signal {sig}")
-        } else {
-            format!("exit status {}", self.status.code().unwrap_or(-1))
-        };
-        format!(
-            "{}: {how}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.what, self.stdout, self.stderr
-        )
+        format!("{}: {}", self.what, self.run.report(RUN_TIMEOUT))
     }
 
     fn code(&self) -> Option<i32> {
@@ -248,59 +169,10 @@ fn command(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 /// Run `cmd` in its own process group with a deadline, capturing output.
 fn run(mut cmd: Command) -> Outcome {
     let what = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
     // No core files from the aborts.
-    unsafe {
-        cmd.pre_exec(|| {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let pid = child.id();
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-    Outcome {
-        what,
-        pid,
-        status,
-        stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
-        timed_out,
-    }
+    common::no_core_files(&mut cmd);
+    let run = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
+    Outcome { what, run }
 }
 
 /// Run c-tests/observe/<name> with `args` and `env`.
