@@ -22,16 +22,16 @@
 //! Every process runs in its own process group and is killed (and the test
 //! fails) after `PROC_TIMEOUT`; nothing is left running.
 
+mod common;
+
+use common::{lib_dir, lib_path, CC, MANIFEST_DIR};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-const CC: &str = env!("LWKT_CTEST_CC");
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Any process of a run that is still there after this is killed.
 const PROC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,63 +48,11 @@ const SERVER_LIFETIME: &str = "50";
 // Building
 // ---------------------------------------------------------------------------
 
-/// target/<profile>/ (the parent of this test's deps/), with a fresh
-/// liblwkt.so: cargo does not build a cdylib for integration tests, so the
-/// first test here runs `cargo build --lib` (as c-tests/run.rs does).
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/..")
-            .to_path_buf();
-        if std::env::var_os("LWKT_TEST_NO_BUILD").is_none() {
-            let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--lib", "--quiet"])
-                .current_dir(MANIFEST_DIR)
-                .env("CARGO_TARGET_DIR", dir.parent().unwrap());
-            match profile.as_str() {
-                "debug" => {}
-                "release" => {
-                    cmd.arg("--release");
-                }
-                other => {
-                    cmd.args(["--profile", other]);
-                }
-            }
-            let out = cmd
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-            assert!(
-                out.status.success(),
-                "{cmd:?} failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            dir.join("liblwkt.so").is_file(),
-            "{} has no liblwkt.so",
-            dir.display()
-        );
-        dir
-    })
-}
-
-fn lib_path() -> PathBuf {
-    lib_dir().join("liblwkt.so")
-}
-
 /// Compile (and link) with the project's C flags; write to a temporary
 /// name and rename, so that nobody runs a half-written file.
 fn cc(output: &Path, args: &[&str]) {
     let src = Path::new(MANIFEST_DIR).join("c-tests/server");
     let include = format!("-I{}/include", MANIFEST_DIR);
-    let tmp = output.with_extension(format!("tmp{}", std::process::id()));
     let mut cmd = Command::new(CC);
     cmd.current_dir(&src)
         .args([
@@ -117,19 +65,9 @@ fn cc(output: &Path, args: &[&str]) {
             "-g",
         ])
         .arg(&include)
-        .args(args)
-        .arg("-o")
-        .arg(&tmp);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {CC}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, output).unwrap();
+        .args(args);
+    let what = format!("{cmd:?}");
+    common::build_to(output, cmd, &what);
 }
 
 struct Programs {
@@ -198,13 +136,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let mut child = common::spawn_in_group(&mut cmd, Stdio::null());
         let out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
