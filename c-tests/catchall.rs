@@ -14,70 +14,17 @@
 //! the parent of deps/), built first with `cargo build --lib` for the same
 //! profile, as c-tests/run.rs does.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+mod common;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+use common::{lib_dir, lib_path, MANIFEST_DIR};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
 /// Longer than the program's own deadlines (20 s), so that its clearer
 /// failure message wins.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// target/<profile>/, with a fresh liblwkt.so in it.
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/..")
-            .to_path_buf();
-        build_library(&dir);
-        assert!(
-            dir.join("liblwkt.so").is_file(),
-            "{} has no liblwkt.so after cargo build --lib",
-            dir.display()
-        );
-        dir
-    })
-}
-
-/// `cargo build --lib` into `profile_dir` (cargo does not build a
-/// cdylib-only library for integration tests). LWKT_TEST_NO_BUILD skips it.
-fn build_library(profile_dir: &Path) {
-    if std::env::var_os("LWKT_TEST_NO_BUILD").is_some() {
-        return;
-    }
-    let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--lib", "--quiet"])
-        .current_dir(MANIFEST_DIR)
-        .env("CARGO_TARGET_DIR", target_dir);
-    match profile {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `rustc` from PATH, else $RUSTC.
 fn rustc_command() -> Command {
@@ -105,33 +52,17 @@ fn program() -> &'static Path {
         let dir = lib_dir().join("c-tests");
         std::fs::create_dir_all(&dir).expect("create target/<profile>/c-tests");
         let exe = dir.join("catchall_rust");
-        let tmp = dir.join(format!("catchall_rust.tmp{}", std::process::id()));
         let src = Path::new(MANIFEST_DIR).join("c-tests/catchall_rust/main.rs");
         let mut cmd = rustc_command();
         cmd.args(["--edition", "2021", "-O", "--crate-name", "catchall_rust"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&tmp);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &exe).unwrap();
+            .arg(&src);
+        let what = format!("{cmd:?}");
+        common::build_to(&exe, cmd, &what);
         exe
     })
 }
 
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
+type Outcome = common::Captured;
 
 impl Outcome {
     fn describe(&self) -> String {
@@ -148,53 +79,15 @@ impl Outcome {
 }
 
 /// Run `cmd` in its own process group with a deadline, capturing output.
-fn run(mut cmd: Command) -> Outcome {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let pgid = child.id() as libc::pid_t;
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Outcome {
-        status,
-        stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
-        timed_out,
-    }
+fn run(cmd: Command) -> Outcome {
+    common::run_with_timeout(cmd, None, RUN_TIMEOUT)
 }
 
 /// The program, preloaded, with `catchall` as LWKT_CATCHALL (None: unset).
 fn run_program(catchall: Option<&str>, args: &[&str]) -> Outcome {
     let mut cmd = Command::new(program());
     cmd.args(args)
-        .env("LD_PRELOAD", lib_dir().join("liblwkt.so"))
+        .env("LD_PRELOAD", lib_path())
         .env_remove("LWKT_CATCHALL")
         .env_remove("LWKT_CHAOS");
     if let Some(v) = catchall {
