@@ -6,11 +6,11 @@
 //! lwkt-run finds liblwkt.so next to itself, so the library must be built
 //! in the same profile (cargo builds it with the binary).
 
-use std::io::Read;
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 const LWKT_RUN: &str = env!("CARGO_BIN_EXE_lwkt-run");
 
@@ -23,43 +23,18 @@ struct Out {
 /// Run lwkt-run with `args`; kill it and fail if it takes over `limit`.
 fn lwkt_run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out {
     let mut cmd = Command::new(LWKT_RUN);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start lwkt-run");
-    // Drain the pipes on threads, so that a chatty child cannot stall.
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let ho = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = so.read_to_string(&mut s);
-        s
-    });
-    let he = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
-    });
-    let end = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for lwkt-run") {
-            break st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lwkt-run {args:?} did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let c = common::run_with_timeout(cmd, None, limit);
+    if c.timed_out {
+        panic!("lwkt-run {args:?} did not finish within {limit:?}");
+    }
     Out {
-        status,
-        stdout: ho.join().unwrap(),
-        stderr: he.join().unwrap(),
+        status: c.status,
+        stdout: c.stdout,
+        stderr: c.stderr,
     }
 }
 
