@@ -431,6 +431,11 @@ pub fn rel_exclusive_fast(tok: *const Token) -> bool {
 pub fn get(call: &'static str, tok: *const Token, mode: Mode) {
     let st = state();
     let me = st.me();
+    if mode == Mode::Shared && st.find_live(tok).is_some() {
+        // Shared on the thread's own hold: a recursive reference. (Taking
+        // the word again would give the thread two primaries, two counts.)
+        return st.push(call, tok, 0);
+    }
     match unsafe { &*tok }.try_acquire(mode, me) {
         Ok(()) => st.push(call, tok, primary_flags(mode)),
         Err(busy) => {
@@ -446,6 +451,10 @@ pub fn get(call: &'static str, tok: *const Token, mode: Mode) {
 pub fn try_get(call: &'static str, tok: *const Token, mode: Mode) -> bool {
     let st = state();
     let me = st.me();
+    if mode == Mode::Shared && st.find_live(tok).is_some() {
+        st.push(call, tok, 0);
+        return true;
+    }
     match unsafe { &*tok }.try_acquire(mode, me) {
         Ok(()) => {
             st.push(call, tok, primary_flags(mode));

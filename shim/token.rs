@@ -68,6 +68,9 @@ const ID_MASK: u64 = 0xffff_ffff;
 const EXCL_WAITER: u32 = 1;
 const SHARED_WAITER: u32 = 1 << 16;
 const HANDOFF_SHARED: u32 = 1 << 31;
+/// Set on a registration by the releaser that is handing the word to it:
+/// from then on the registered waiter's own deregistration fails.
+const HANDOFF_BUSY: u32 = 1 << 30;
 
 /// A waiter asks for a direct handoff once it has lost this many races for
 /// the released token and waited at least HANDOFF_AFTER_NS (barging keeps
@@ -158,7 +161,7 @@ impl Token {
     pub fn looks_initialised(&self) -> bool {
         const PID_MAX_LIMIT: u32 = 1 << 22;
         let w = self.word().load(Relaxed);
-        let h = self.handoff().load(Relaxed) & !HANDOFF_SHARED;
+        let h = self.handoff().load(Relaxed) & !(HANDOFF_SHARED | HANDOFF_BUSY);
         self.t_reserved == 0
             && Self::word_is_sane(w)
             && (w & SHARED != 0 || (w & ID_MASK) as u32 <= PID_MAX_LIMIT)
@@ -208,7 +211,7 @@ impl Token {
             let new = if w == 0 {
                 // A starving waiter registered for a handoff goes first.
                 let h = self.handoff().load(Relaxed);
-                if h != 0 && h & !HANDOFF_SHARED != me {
+                if h != 0 && h & !(HANDOFF_SHARED | HANDOFF_BUSY) != me {
                     return Err(Busy::Other);
                 }
                 SHARED | COUNT_ONE | pid
@@ -254,16 +257,27 @@ impl Token {
                 format_args!("not an initialised token (its memory was overwritten?)"),
             );
         }
-        let h = self.handoff().load(Acquire);
-        if h != 0 {
-            // Hand the token over. The word first, the registration last: the
-            // waiter takes a cleared registration to mean "the word is mine",
-            // so it must never see that before the word says so. Nobody else
-            // changes a registration while we hold the word exclusively.
+        let mut h = self.handoff().load(Acquire);
+        // Claim the registration first, so that the waiter's own
+        // compare-and-swap (after taking the word itself) fails and it
+        // knows it was handed the word as well.
+        while h != 0 && h & HANDOFF_BUSY == 0 {
+            match self
+                .handoff()
+                .compare_exchange(h, h | HANDOFF_BUSY, AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(x) => h = x,
+            }
+        }
+        if h != 0 && h & HANDOFF_BUSY == 0 {
+            // Hand the token over. The word first, the registration last:
+            // the waiter takes a cleared registration to mean "the word is
+            // mine", so it must never see that before the word says so.
             let w = if h & HANDOFF_SHARED != 0 {
                 SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64
             } else {
-                h as u64
+                (h & !HANDOFF_BUSY) as u64
             };
             self.word().store(w, Release);
             self.handoff().store(0, Release);
@@ -279,7 +293,7 @@ impl Token {
     /// Drop one shared hold of the caller.
     pub fn release_shared(&self) {
         let mut w = self.word().load(Relaxed);
-        loop {
+        let left_reserved = loop {
             let new = if w & COUNT_MASK == COUNT_ONE {
                 // The last one out keeps the token reserved for the
                 // exclusive waiter that asked (S7), if any.
@@ -288,13 +302,19 @@ impl Token {
                 w - COUNT_ONE
             };
             match self.word().compare_exchange_weak(w, new, Release, Relaxed) {
-                Ok(_) => break,
+                Ok(_) => break new == EXCLREQ,
                 Err(x) => w = x,
             }
-        }
+        };
         // The compare-exchange is a full barrier on x86: no membarrier needed.
         if self.waiters().load(Relaxed) != 0 {
-            self.wake_waiters();
+            if left_reserved {
+                // Reserved for an exclusive waiter: a shared waiter woken
+                // alone would only sleep again. Wake them all.
+                self.wake_all();
+            } else {
+                self.wake_waiters();
+            }
         }
     }
 
@@ -305,6 +325,15 @@ impl Token {
         store_load_barrier();
         if self.waiters().load(Relaxed) != 0 {
             self.wake_waiters();
+        }
+    }
+
+    #[cold]
+    fn wake_all(&self) {
+        self.wake().fetch_add(1, Release);
+        sys::futex_wake(self.wake(), i32::MAX as u32);
+        if self.handoff().load(Relaxed) != 0 {
+            sys::futex_wake(self.handoff(), 1);
         }
     }
 
@@ -357,10 +386,19 @@ impl Token {
         let mut acquired = true;
         loop {
             let seen = self.wake().load(Acquire);
-            if registered && self.handoff().load(Acquire) != my_handoff {
-                // A releaser cleared our registration: it handed us the word.
-                self.seq().fetch_add(1, Relaxed);
-                break;
+            if registered {
+                let h = self.handoff().load(Acquire);
+                if h == my_handoff | HANDOFF_BUSY {
+                    // Being handed the word: the releaser's last two
+                    // stores are on their way.
+                    core::hint::spin_loop();
+                    continue;
+                }
+                if h != my_handoff {
+                    // A releaser cleared our registration: the word is ours.
+                    self.seq().fetch_add(1, Relaxed);
+                    break;
+                }
             }
             if self.try_acquire(mode, me).is_ok() {
                 if registered
@@ -369,8 +407,12 @@ impl Token {
                         .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
                         .is_err()
                 {
-                    // Handed over as well as taken: keep one shared hold.
-                    // (An exclusive handoff cannot race with our own take.)
+                    // Handed over as well as taken: wait for the handoff
+                    // to finish, keep one shared hold. (An exclusive
+                    // handoff cannot race with our own take.)
+                    while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
+                        core::hint::spin_loop();
+                    }
                     self.release_shared();
                 }
                 break;
@@ -443,7 +485,7 @@ impl Token {
         };
         if stale && self.word().compare_exchange(w, 0, AcqRel, Relaxed).is_ok() {
             let h = self.handoff().load(Relaxed);
-            if h != 0 && !sys::thread_alive(pid, h & !HANDOFF_SHARED) {
+            if h != 0 && !sys::thread_alive(pid, h & !(HANDOFF_SHARED | HANDOFF_BUSY)) {
                 let _ = self.handoff().compare_exchange(h, 0, Relaxed, Relaxed);
             }
             crate::diag::warn(format_args!(

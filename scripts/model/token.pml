@@ -54,7 +54,7 @@
  * HANDOFF_WAKES_ALL (1: the handoff release wakes every sleeper, as
  * shim/token.rs now does; 0: it wakes one like any exclusive release, as
  * commit d205cc3 did), FUTEX_TIMEOUT, SWAP (use lwkt_token_swap),
- * BLOCKS; HANDOFF_FIX and RESERVED_WAKES_ALL model proposed fixes of the
+ * BLOCKS; HANDOFF_FIX and RESERVED_WAKES_ALL model the fixes of the
  * two defects this model found (see scripts/model-check).
  */
 
@@ -79,11 +79,13 @@
 #ifndef HANDOFF_WAKES_ALL
 #define HANDOFF_WAKES_ALL 1
 #endif
+/* Both fixes are in shim/token.rs now (HANDOFF_BUSY; wake_all when the
+ * last shared holder leaves the word reserved): 0 models the code before. */
 #ifndef HANDOFF_FIX
-#define HANDOFF_FIX 0
+#define HANDOFF_FIX 1
 #endif
 #ifndef RESERVED_WAKES_ALL
-#define RESERVED_WAKES_ALL 0
+#define RESERVED_WAKES_ALL 1
 #endif
 #ifndef FUTEX_TIMEOUT
 #define FUTEX_TIMEOUT 0
@@ -528,7 +530,7 @@ inline release_shared(t) {
     if
     :: wexcl[t] + wsh[t] != 0 ->
 #if RESERVED_WAKES_ALL
-        /* proposed fix: the last one out leaving EXCLREQ wakes everybody
+        /* the fix: the last one out leaving EXCLREQ wakes everybody
          * (a shared waiter woken alone would sleep again on EXCLREQ) */
         wake_some(t, tnew == EXCLREQ)
 #else
