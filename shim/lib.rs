@@ -47,8 +47,6 @@ fn init() {
     token::init_process();
     thread::init_process();
     #[cfg(not(test))]
-    hooks::init_process();
-    #[cfg(not(test))]
     catchall::init_process();
     #[cfg(not(test))]
     config::announce(catchall::on(), catchall::why_off());

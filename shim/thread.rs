@@ -590,15 +590,11 @@ pub fn rel(call: &'static str, tok: *const Token) {
 #[cold]
 #[inline(never)]
 fn rel_other(st: &mut ThreadState, i: usize, top: TokRef) {
-    let t = unsafe { &*top.tok };
     if top.is_primary() {
         if config::timing() {
             st.on_word_release(i);
         }
-        match top.word_mode() {
-            Mode::Exclusive => t.release_exclusive(),
-            Mode::Shared => t.release_shared(),
-        }
+        give_back_one(&top);
     } else if top.is_excl() {
         downgrade_if_last_exclusive(st, top.tok);
     }

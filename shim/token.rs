@@ -311,7 +311,7 @@ impl Token {
             if left_reserved {
                 // Reserved for an exclusive waiter: a shared waiter woken
                 // alone would only sleep again. Wake them all.
-                self.wake_all();
+                self.wake_sleepers(true);
             } else {
                 self.wake_waiters();
             }
@@ -328,15 +328,6 @@ impl Token {
         }
     }
 
-    #[cold]
-    fn wake_all(&self) {
-        self.wake().fetch_add(1, Release);
-        sys::futex_wake(self.wake(), i32::MAX as u32);
-        if self.handoff().load(Relaxed) != 0 {
-            sys::futex_wake(self.handoff(), 1);
-        }
-    }
-
     /// Bump the event counter and wake sleepers: all of them when shared
     /// waiters could all get in, otherwise one, which wakes the next when
     /// it releases. A waiter registered for a handoff sleeps on
@@ -344,9 +335,15 @@ impl Token {
     /// word that was not handed to it.
     #[cold]
     fn wake_waiters(&self) {
+        self.wake_sleepers(false);
+    }
+
+    /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
+    #[cold]
+    fn wake_sleepers(&self, everybody: bool) {
         self.wake().fetch_add(1, Release);
         let w = self.waiters().load(Relaxed);
-        let n = if w >= SHARED_WAITER {
+        let n = if everybody || w >= SHARED_WAITER {
             i32::MAX as u32
         } else {
             1

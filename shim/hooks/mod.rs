@@ -29,8 +29,6 @@ mod signals;
 mod sync;
 pub(crate) mod waiters;
 
-pub fn init_process() {}
-
 /// Run `call` with the calling thread's tokens released; take them all back
 /// before returning its result, with the `errno` the call left.
 #[inline(never)]
