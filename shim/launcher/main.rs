@@ -147,13 +147,22 @@ fn find_library() -> Result<PathBuf, String> {
             .map_err(|e| format!("LWKT_LIB={}: {}", p.display(), reason(&e)));
     }
     let exe = env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let lib = exe.with_file_name("liblwkt.so");
-    if !lib.is_file() {
+    let next_to_me = exe.with_file_name("liblwkt.so");
+    // `cargo run` builds the library as the launcher's dependency and leaves
+    // it in deps/ (cargo copies a cdylib up only when it is asked for by
+    // name): after `cargo run`, that copy is at least as new as the other.
+    let cargo_dep = exe.with_file_name("deps").join("liblwkt.so");
+    let newest = [&next_to_me, &cargo_dep]
+        .into_iter()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(mtime, _)| *mtime)
+        .map(|(_, p)| p);
+    let Some(lib) = newest else {
         return Err(format!(
             "liblwkt.so not found at {} (build it: cargo build --release; or set LWKT_LIB)",
-            lib.display()
+            next_to_me.display()
         ));
-    }
+    };
     lib.canonicalize()
         .map_err(|e| format!("{}: {}", lib.display(), reason(&e)))
 }
