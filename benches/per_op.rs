@@ -179,7 +179,7 @@ fn retake(c: &mut Criterion) {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 0 as libc::c_ulong) };
 }
 
-/// The catch-all's cost (issue 4), on a system call that libc makes and
+/// The catch-all's cost (SPEC section 4), on a system call that libc makes and
 /// the shim does not hook (`getppid`, which cannot block):
 /// * `never_used`: a thread that never took a token (dispatch off: the
 ///   target is zero cost);

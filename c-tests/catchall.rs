@@ -1,4 +1,4 @@
-//! A Rust program under the shim (issue 4, item 5): c-tests/catchall_rust/
+//! A Rust program under the shim (SPEC section 4): c-tests/catchall_rust/
 //! main.rs, compiled here with a bare `rustc` (no crates) and run with
 //! `LD_PRELOAD=liblwkt.so`. It gets the token functions through
 //! `dlsym(RTLD_DEFAULT, ...)` and shows that `std::thread::sleep`,

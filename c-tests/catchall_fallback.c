@@ -1,6 +1,6 @@
 /*
  * catchall_fallback.c: LWKT_CATCHALL=0 falls back to the symbol hooks alone
- * (issue 4, item 4), and the difference is the catch-all's doing.
+ * (SPEC section 4), and the difference is the catch-all's doing.
  *
  * A holder thread takes T and blocks in a call that libc makes inside
  * itself (reached through dlsym on libc's handle: fgets's read, sem_wait's

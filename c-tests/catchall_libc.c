@@ -1,6 +1,6 @@
 /*
- * catchall_libc.c: the blocking calls that libc makes inside itself (issue 4,
- * "Why"), each reached through libc's own handle (dlsym), so that no
+ * catchall_libc.c: the blocking calls that libc makes inside itself
+ * (SPEC section 4), each reached through libc's own handle (dlsym), so that no
  * exported-symbol hook sees it and only the catch-all can: the read under
  * fgets, fread, getline and scanf on a pipe whose data arrives later, the
  * write under printf and fflush to a full pipe, the nanosleep under sleep
@@ -311,7 +311,7 @@ static void check_exit3(hk_t *h, long ret, int err) {
     HCHECK_EQ(h, WEXITSTATUS(ret), 3);
 }
 
-/* ---- more waits inside libc (beyond the issue's list) ----------------- */
+/* ---- more waits inside libc (beyond SPEC section 4's examples) ----------------- */
 
 /* A mutex the helper holds (pre) and unlocks (unblock). */
 static pthread_mutex_t held_mtx;

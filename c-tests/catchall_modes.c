@@ -1,6 +1,6 @@
 /*
  * catchall_modes.c: every way of coming to hold a token switches the
- * catch-all on for the thread and its selector to BLOCK (issue 4, item 1),
+ * catch-all on for the thread and its selector to BLOCK (SPEC section 4),
  * on the thread's very first token operation too: a fresh thread takes a
  * token one way -- lwkt_trytoken, lwkt_gettoken_shared,
  * lwkt_trytoken_shared, lwkt_getpooltoken, a recursive exclusive hold, a

@@ -1,7 +1,7 @@
 /*
  * catchall_process.c: processes and threads started by a thread that holds
- * tokens, while the catch-all traps its clone, vfork and exec (issue 4,
- * items 2 and 3). The holder holds T exclusively twice and S shared.
+ * tokens, while the catch-all traps its clone, vfork and exec
+ * (SPEC section 4). The holder holds T exclusively twice and S shared.
  *
  * 1. fork (libc's exported fork, and libc's own through dlsym; from the
  *    main thread and from another thread): the child holds the forking

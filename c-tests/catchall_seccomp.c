@@ -1,7 +1,7 @@
 /*
  * catchall_seccomp.c: a program that runs under its own seccomp filter and
  * handles SIGSYS itself keeps getting the SIGSYS that are not the shim's
- * (issue 4, item 3). In a child process (a filter cannot be removed), the
+ * (SPEC sections 4 and 7). In a child process (a filter cannot be removed), the
  * program installs, through sigaction, a SIGSYS handler that emulates
  * getppid -- it writes 4242 into the interrupted context's rax -- and a
  * filter that traps getppid (SECCOMP_RET_TRAP) and fails uname with

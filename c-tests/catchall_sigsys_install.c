@@ -1,6 +1,6 @@
 /*
  * catchall_sigsys_install.c: every way a program can install a SIGSYS
- * handler leaves the shim's own in place (issue 4, item 3): besides the
+ * handler leaves the shim's own in place (SPEC sections 4 and 7): besides the
  * sigaction and signal hooks, libc's sigset, bsd_signal and sysv_signal
  * (exported functions that reach libc's internal sigaction, which no hook
  * sees), and libc's own sigaction through dlsym while the thread holds a

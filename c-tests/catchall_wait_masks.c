@@ -1,7 +1,7 @@
 /*
  * catchall_wait_masks.c: the temporary signal mask of sigsuspend, ppoll,
- * pselect and epoll_pwait cannot take SIGSYS away from the shim (issue 4,
- * item 3). The classic "everything but the awaited signal" mask blocks
+ * pselect and epoll_pwait cannot take SIGSYS away from the shim
+ * (SPEC section 4). The classic "everything but the awaited signal" mask blocks
  * SIGSYS while the awaited signal's handler runs; a handler that takes a
  * token and makes a system call then traps with SIGSYS blocked, and the
  * kernel kills the process. Each case runs in a child process (a crash

@@ -1,5 +1,5 @@
 /*
- * fault_cancel.c: issue 5 item 3. A token holder killed by pthread_cancel
+ * fault_cancel.c: robustness. A token holder killed by pthread_cancel
  * while it is blocked in each blocking hook of SPEC section 4 that is a
  * cancellation point in glibc.
  *

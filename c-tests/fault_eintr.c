@@ -1,5 +1,5 @@
 /*
- * fault_eintr.c: issue 5 item 3, S2 ("the call's result and errno are
+ * fault_eintr.c: S2 ("the call's result and errno are
  * exactly libc's"). A signal interrupts a token holder blocked in a hooked
  * call, with a handler installed without SA_RESTART and with it.
  *

@@ -1,5 +1,5 @@
 /*
- * fault_exec.c: issue 5 item 3. execve from a thread that holds tokens,
+ * fault_exec.c: robustness. execve from a thread that holds tokens,
  * while other threads of the process hold tokens (spinning) and wait for
  * one (asleep in lwkt_gettoken on a token the exec'ing thread holds).
  *

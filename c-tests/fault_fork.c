@@ -1,5 +1,5 @@
 /*
- * fault_fork.c: issue 5 item 3, S9. A fork while other threads hold tokens
+ * fault_fork.c: S9. A fork while other threads hold tokens
  * and wait for them.
  *
  * In the parent, at the moment of the fork:

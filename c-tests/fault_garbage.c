@@ -1,5 +1,5 @@
 /*
- * fault_garbage.c: issue 5 item 5, S10, table-driven. Every API call on a
+ * fault_garbage.c: S10, table-driven. Every API call on a
  * token whose memory is garbage (never initialised and not zero-filled),
  * for several kinds of garbage, each in a child process whose stderr is
  * captured. Each child must be killed by SIGABRT (not SIGSEGV, not a hang:

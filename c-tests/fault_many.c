@@ -1,5 +1,5 @@
 /*
- * fault_many.c: issue 5 item 3. Thousands of threads and tokens at once.
+ * fault_many.c: robustness. Thousands of threads and tokens at once.
  *
  * 1000 threads (small stacks) share 4000 tokens. Each thread, several
  * rounds, takes 8 distinct tokens chosen at random, in random order (with

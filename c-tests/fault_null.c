@@ -1,5 +1,5 @@
 /*
- * fault_null.c: issue 5 item 5, S10. A NULL token passed to each API call
+ * fault_null.c: S10. A NULL token passed to each API call
  * that takes, releases or (re)initialises a token: the process aborts
  * (SIGABRT, not SIGSEGV, not a hang: 10 s) with exactly one printable line
  * on stderr starting "lwkt: CALL(NULL token)". misuse_null_token.c is the

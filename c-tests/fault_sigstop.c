@@ -1,5 +1,5 @@
 /*
- * fault_sigstop.c: issue 5 item 3. A token holder stopped by SIGSTOP keeps
+ * fault_sigstop.c: robustness. A token holder stopped by SIGSTOP keeps
  * its tokens: stopped is not blocked (no hook ran; to the library the
  * thread is running). This documents the behaviour.
  *

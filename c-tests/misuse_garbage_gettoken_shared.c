@@ -1,5 +1,5 @@
 /*
- * misuse_garbage_gettoken_shared.c: issue 5 item 5, S10. lwkt_gettoken_shared on memory that
+ * misuse_garbage_gettoken_shared.c: S10. lwkt_gettoken_shared on memory that
  * never was a token (malloc'd, filled with a byte pattern, never passed to
  * lwkt_token_init and not zero-filled) aborts with one line naming the
  * call, instead of crashing or hanging. The description pointer of such

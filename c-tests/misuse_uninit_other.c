@@ -1,5 +1,5 @@
 /*
- * misuse_uninit_other.c: issue 5 item 5, S10. lwkt_token_uninit of a token
+ * misuse_uninit_other.c: S10. lwkt_token_uninit of a token
  * that ANOTHER thread holds (exclusively, and keeps: it spins) aborts with
  * a line naming the call and the token, instead of retiring it under the
  * holder's feet. (misuse_uninit_held.c: the caller itself holds it.)

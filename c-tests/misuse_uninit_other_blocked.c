@@ -1,5 +1,5 @@
 /*
- * misuse_uninit_other_blocked.c: issue 5 item 5, S10. A thread holds T and
+ * misuse_uninit_other_blocked.c: S10. A thread holds T and
  * blocks in read(), which releases T (S2); another thread then passes T to
  * lwkt_token_uninit. The blocked thread still holds T as far as the
  * program is concerned: either the uninit itself is reported, or the

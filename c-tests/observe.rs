@@ -1,4 +1,4 @@
-//! Tests of the observation features (issue 6): `LWKT_STATS`, lost-token
+//! Tests of the observation features (SPEC section 5, S8): `LWKT_STATS`, lost-token
 //! detection (SPEC S8), `LWKT_DEBUG`, `LWKT_CHAOS`, and the start-up check
 //! of the `LWKT_` variables.
 //!

@@ -1,4 +1,4 @@
-//! The token-using key-value server under load (issue 5, item 2).
+//! The token-using key-value server under load (S1, S2, S4).
 //!
 //! `c-tests/server/kvserver.c` protects its tables with tokens held across
 //! blocking socket I/O and re-validates after every call that may block;

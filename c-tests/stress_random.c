@@ -1,5 +1,5 @@
 /*
- * stress_random.c: randomized stress of the token core (issue 5 item 4).
+ * stress_random.c: randomized stress of the token core (S1, S4, S5, S7).
  *
  * THREADS threads share NAMED named tokens and the pool tokens of POOLOBJS
  * objects. Each thread runs a random walk: take a random token (exclusive,

@@ -1,4 +1,4 @@
-//! A Rust program under the shim (issue 4, item 5), compiled by
+//! A Rust program under the shim (SPEC section 4), compiled by
 //! c-tests/catchall.rs with a bare `rustc` and run with
 //! LD_PRELOAD=liblwkt.so. It links nothing of lwkt: the token functions
 //! come from the preloaded library through dlsym(RTLD_DEFAULT, ...).

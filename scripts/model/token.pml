@@ -1,5 +1,5 @@
 /*
- * scripts/model/token.pml: a Spin model of the token core (issue 5 item 4).
+ * scripts/model/token.pml: a Spin model of the token core (S1, S4, S5, S7).
  *
  * What is modelled, and where it lives in the Rust code:
  *
