@@ -3,7 +3,8 @@
 //! A token serializes threads only while its holder runs: when the holder
 //! blocks in one of the libc calls hooked here, all of its tokens are
 //! released, and they are all taken back before the call returns. See
-//! `SPEC.md` (the contract) and `include/lwkt.h` (the C API).
+//! `docs/SPEC.md` (the contract; "SPEC Sn" in comments cites it) and
+//! `include/lwkt.h` (the C API).
 //!
 //! Modules, one concern each:
 //! - `token`: the lock word and the waiting protocol;
