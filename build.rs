@@ -26,7 +26,38 @@ fn main() {
         std::fs::create_dir_all(root.join("include")).unwrap();
         std::fs::write(&committed, &fresh).unwrap();
     }
+    shared_object_link_args();
     c_tests_main();
+}
+
+/// How liblwkt.so is linked (SPEC sections 3 and 7):
+/// - SONAME `liblwkt.so.MAJOR`, so that programs record the ABI they were
+///   linked against and a future incompatible library can live beside it;
+/// - `-z nodelete`: once loaded it stays mapped, because dlclose() cannot
+///   know that a thread-exit destructor and the SIGSYS handler still point
+///   into it.
+///
+/// Programs linked with `-llwkt` ask for `liblwkt.so.MAJOR` at run time, so
+/// the build directory gets that name too (a symlink to the library cargo
+/// is about to link, dangling until then), as an installed prefix has it.
+fn shared_object_link_args() {
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
+    let soname = format!("liblwkt.so.{major}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // OUT_DIR is <target>/<profile>/build/lwkt-<hash>/out.
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let in_build_dir = out.ancestors().nth(2).and_then(|b| b.file_name()) == Some("build".as_ref());
+    if let (true, Some(profile_dir)) = (in_build_dir, out.ancestors().nth(3)) {
+        let link = profile_dir.join(&soname);
+        if std::fs::read_link(&link).ok().as_deref() != Some(std::path::Path::new("liblwkt.so")) {
+            let tmp = profile_dir.join(format!("{soname}.tmp{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            if std::os::unix::fs::symlink("liblwkt.so", &tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, &link);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -203,3 +203,72 @@ fn demonstration_runs_to_the_end() {
         "a cell differs from SPEC:\n{all}"
     );
 }
+
+#[test]
+fn option_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"--stats=/tmp/\xff");
+    let mut cmd = Command::new(LWKT_RUN);
+    cmd.arg(bad).arg("true");
+    let o = common::run_with_timeout(cmd, None, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(2), "{}", o.report(Duration::ZERO));
+    assert_eq!(o.stderr.lines().count(), 1, "{:?}", o.stderr);
+    assert!(
+        o.stderr.contains("--stats=/tmp/\\xFF") && o.stderr.contains("not valid UTF-8"),
+        "{:?}",
+        o.stderr
+    );
+}
+
+#[test]
+fn empty_stats_destination_is_a_usage_error() {
+    let o = quick(&["--stats=", "true"]);
+    assert_eq!(o.status.code(), Some(2), "{:?} {}", o.status, o.stderr);
+    assert_eq!(o.stderr.lines().count(), 1, "{:?}", o.stderr);
+    assert!(o.stderr.contains("--stats="), "{:?}", o.stderr);
+}
+
+#[test]
+fn version_names_the_launcher_and_the_library_it_finds() {
+    require_library();
+    let v = env!("CARGO_PKG_VERSION");
+    let o = quick(&["--version"]);
+    assert!(o.status.success(), "{:?} {}", o.status, o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{:?}", o.stdout);
+    assert_eq!(lines[0], format!("lwkt-run {v}"));
+    assert!(
+        lines[1].starts_with(&format!("liblwkt {v} (/")) && lines[1].ends_with("/liblwkt.so)"),
+        "{:?}",
+        lines[1]
+    );
+    // A bad LWKT_ value does not stop the library from answering.
+    let o = lwkt_run(
+        &["--version"],
+        &[("LWKT_CHAOS", "not-a-seed")],
+        Duration::from_secs(30),
+    );
+    assert!(
+        o.stdout.contains(&format!("liblwkt {v} (")),
+        "{:?}",
+        o.stdout
+    );
+}
+
+#[test]
+fn version_without_a_library_still_names_the_launcher() {
+    let o = lwkt_run(
+        &["--version"],
+        &[("LWKT_LIB", "/nonexistent/liblwkt.so")],
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{:?} {}", o.status, o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{:?}", o.stdout);
+    assert_eq!(lines[0], format!("lwkt-run {}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        lines[1].starts_with("liblwkt: ") && lines[1].contains("/nonexistent/liblwkt.so"),
+        "{:?}",
+        lines[1]
+    );
+}

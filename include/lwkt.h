@@ -38,6 +38,22 @@
 
 
 /**
+ * The version of this header: MAJOR.MINOR.PATCH. The library's SONAME is
+ * liblwkt.so.MAJOR; `lwkt_version()` gives the version loaded at run time.
+ */
+#define LWKT_VERSION_MAJOR 0
+
+/**
+ * See `LWKT_VERSION_MAJOR`.
+ */
+#define LWKT_VERSION_MINOR 1
+
+/**
+ * See `LWKT_VERSION_MAJOR`.
+ */
+#define LWKT_VERSION_PATCH 0
+
+/**
  * Number of pool tokens (a power of two).
  */
 #define LWKT_POOL_SIZE 4096
@@ -187,6 +203,13 @@ int lwkt_lost_since(lwkt_mark_t mark);
  * holds.
  */
 int lwkt_token_lost_since(lwkt_token_t tok, lwkt_mark_t mark);
+
+/**
+ * Extension: the version of the library loaded at run time,
+ * `"MAJOR.MINOR.PATCH"` (a static string), to compare with the
+ * `LWKT_VERSION_` macros the program was compiled with.
+ */
+const char *lwkt_version(void);
 
 /**
  * The pool token that guards the object at `ptr` (the same token for the

@@ -382,3 +382,28 @@ fn uninit_marks_the_token_dead() {
         lwkt_reltoken(&mut *t);
     }
 }
+
+#[test]
+fn version_is_cargo_tomls() {
+    let field = |name: &str, v: &str| -> core::ffi::c_int {
+        v.parse()
+            .unwrap_or_else(|_| panic!("CARGO_PKG_VERSION_{name} {v:?}"))
+    };
+    assert_eq!(
+        LWKT_VERSION_MAJOR,
+        field("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        "LWKT_VERSION_MAJOR in shim/capi.rs differs from Cargo.toml's version"
+    );
+    assert_eq!(
+        LWKT_VERSION_MINOR,
+        field("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        "LWKT_VERSION_MINOR in shim/capi.rs differs from Cargo.toml's version"
+    );
+    assert_eq!(
+        LWKT_VERSION_PATCH,
+        field("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+        "LWKT_VERSION_PATCH in shim/capi.rs differs from Cargo.toml's version"
+    );
+    let s = unsafe { core::ffi::CStr::from_ptr(lwkt_version()) };
+    assert_eq!(s.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}

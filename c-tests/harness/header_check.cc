@@ -41,6 +41,8 @@ int lwkt_test_main(int argc, char **argv) {
     hc_pool_is_power_of_two unused_pool_check;
     (void)unused_pool_check;
     HC_CHECK(LWKT_POOL_SIZE >= 1024);
+    HC_CHECK(LWKT_VERSION_MAJOR >= 0 && LWKT_VERSION_MINOR >= 0 && LWKT_VERSION_PATCH >= 0);
+    HC_CHECK(lwkt_version() != NULL);
 
     HC_CHECK(hc_static.t_desc != NULL);
     ASSERT_NO_TOKENS_HELD();

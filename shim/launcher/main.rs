@@ -2,9 +2,10 @@
 //! arguments, the built-in demonstration.
 //!
 //! This binary does not link the library crate (a cdylib whose hooks would
-//! interpose this program's own calls by accident). It finds liblwkt.so
-//! next to itself at run time (or where `LWKT_LIB` says), and puts it in
-//! front of `LD_PRELOAD`.
+//! interpose this program's own calls by accident). It finds liblwkt.so at
+//! run time (where `LWKT_LIB` says, next to itself in a cargo target
+//! directory, or in the `lib` directory of the prefix it is installed in),
+//! and puts it in front of `LD_PRELOAD`.
 
 mod api;
 mod demo;
@@ -15,12 +16,21 @@ mod timeline;
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
 
 /// Hidden argument: run the demonstration here (liblwkt.so is preloaded).
 const DEMO_ARG: &str = "--demo";
+/// Hidden argument: print the preloaded library's `lwkt_version()`.
+const LIBRARY_VERSION_ARG: &str = "--library-version";
+
+/// The launcher's version: the package's, which is also the library's it
+/// was built with.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The installed library's name (its SONAME): liblwkt.so.MAJOR.
+const SONAME: &str = concat!("liblwkt.so.", env!("CARGO_PKG_VERSION_MAJOR"));
 
 /// Exit status when the program or liblwkt.so cannot be found (as shells do
 /// for a command that is not found).
@@ -33,6 +43,10 @@ const USAGE: i32 = 2;
 #[derive(Debug, PartialEq)]
 enum Cmd {
     Help,
+    /// `--version`: this program's version and the library's.
+    Version,
+    /// `--library-version`: print the preloaded library's version.
+    LibraryVersionHere,
     /// No arguments: start the demonstration (re-executes with `--demo`).
     Demo,
     /// `--demo`: the demonstration itself, liblwkt.so preloaded.
@@ -52,11 +66,19 @@ fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
     let mut demo = false;
     let mut stats = None;
     while let Some(a) = it.next() {
+        if a.to_str().is_none() && a.as_bytes().starts_with(b"-") && a.len() > 1 {
+            return Err(format!("option {} is not valid UTF-8", escaped(&a)));
+        }
         let program = match a.to_str() {
             Some("-h" | "--help") => return Ok(Cmd::Help),
+            Some("--version") => return Ok(Cmd::Version),
+            Some(LIBRARY_VERSION_ARG) => return Ok(Cmd::LibraryVersionHere),
             Some("--stats") => {
                 stats = Some(OsString::from("1"));
                 continue;
+            }
+            Some("--stats=") => {
+                return Err("--stats= needs a destination (--stats alone reports to stderr)".into())
             }
             Some(s) if s.starts_with("--stats=") => {
                 stats = Some(OsString::from(&s["--stats=".len()..]));
@@ -90,10 +112,27 @@ fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
     Ok(if demo { Cmd::DemoHere } else { Cmd::Demo })
 }
 
+/// `arg` for a message: its UTF-8 parts as they are, other bytes as \xNN.
+fn escaped(arg: &OsStr) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for chunk in arg.as_bytes().utf8_chunks() {
+        s.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(s, "\\x{b:02X}");
+        }
+    }
+    s
+}
+
 fn help() -> String {
     let default = match env::current_exe() {
-        Ok(exe) => exe.with_file_name("liblwkt.so").display().to_string(),
-        Err(_) => "next to lwkt-run".into(),
+        Ok(exe) => library_candidates(&exe)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",\n                  then "),
+        Err(_) => format!("liblwkt.so next to lwkt-run, then ../lib/{SONAME}"),
     };
     format!(
         "\
@@ -109,6 +148,8 @@ Usage:
 
 Options (they come before PROGRAM; what follows PROGRAM is its own):
   -h, --help                      show this help and exit
+  --version                       show the versions of lwkt-run and of the
+                                  liblwkt.so it finds, and exit
   --stats[=DEST]                  report what the tokens did when PROGRAM
                                   exits (sets LWKT_STATS: to stderr, or
                                   DEST = a path with '/' or json:PATH)
@@ -121,8 +162,8 @@ call returns. PROGRAM uses tokens through include/lwkt.h (-llwkt, or a
 plugin it loads); a program that uses none runs as it would without lwkt.
 
 Environment:
-  LWKT_LIB       the liblwkt.so to preload
-                 (default: {default})
+  LWKT_LIB       the liblwkt.so to preload (default: the first of
+                  {default})
   Read by liblwkt.so in PROGRAM (an unknown value is an error at start-up):
   LWKT_STATS     print a contention report at exit
   LWKT_DEBUG     extra checks
@@ -136,9 +177,42 @@ when PROGRAM cannot be executed; 2 for a usage error.
     )
 }
 
-/// The liblwkt.so to preload: `LWKT_LIB`, or the one next to this
-/// executable. Absolute, so that it still works if PROGRAM changes
-/// directory before it starts threads that exec others.
+/// Where the library may be, in order, for this executable (its real
+/// path, symlinks resolved: the kernel's /proc/self/exe): next to it, as
+/// cargo leaves them in target/<profile>/; then in the prefix it is
+/// installed in, PREFIX/bin/lwkt-run and PREFIX/lib/liblwkt.so.MAJOR
+/// (scripts/install), or lib64 as some distributions name it.
+fn library_candidates(exe: &Path) -> Vec<PathBuf> {
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let prefix = dir.parent().unwrap_or(Path::new("/"));
+    vec![
+        dir.join("liblwkt.so"),
+        // `cargo run` builds the library as the launcher's dependency and
+        // leaves it in deps/ (cargo copies a cdylib up only when it is asked
+        // for by name).
+        dir.join("deps").join("liblwkt.so"),
+        prefix.join("lib").join(SONAME),
+        prefix.join("lib64").join(SONAME),
+    ]
+}
+
+/// In a build tree, the library next to the launcher and the one in deps/
+/// may both exist: after `cargo run` the one in deps/ is the fresh one, after
+/// `cargo build` they are the same. Take the newest of the build tree's, and
+/// only without one an installed one.
+fn newest_existing(candidates: &[PathBuf]) -> Option<&PathBuf> {
+    let (build_tree, installed) = candidates.split_at(2);
+    build_tree
+        .iter()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(mtime, _)| *mtime)
+        .map(|(_, p)| p)
+        .or_else(|| installed.iter().find(|p| p.is_file()))
+}
+
+/// The liblwkt.so to preload: `LWKT_LIB`, or the library that
+/// `newest_existing` picks among `library_candidates`. Absolute, so that it still works if
+/// PROGRAM changes directory before it starts threads that exec others.
 fn find_library() -> Result<PathBuf, String> {
     if let Some(p) = env::var_os("LWKT_LIB").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -147,24 +221,77 @@ fn find_library() -> Result<PathBuf, String> {
             .map_err(|e| format!("LWKT_LIB={}: {}", p.display(), reason(&e)));
     }
     let exe = env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let next_to_me = exe.with_file_name("liblwkt.so");
-    // `cargo run` builds the library as the launcher's dependency and leaves
-    // it in deps/ (cargo copies a cdylib up only when it is asked for by
-    // name): after `cargo run`, that copy is at least as new as the other.
-    let cargo_dep = exe.with_file_name("deps").join("liblwkt.so");
-    let newest = [&next_to_me, &cargo_dep]
-        .into_iter()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .max_by_key(|(mtime, _)| *mtime)
-        .map(|(_, p)| p);
-    let Some(lib) = newest else {
+    let candidates = library_candidates(&exe);
+    let Some(lib) = newest_existing(&candidates) else {
+        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
-            "liblwkt.so not found at {} (build it: cargo build --release; or set LWKT_LIB)",
-            next_to_me.display()
+            "liblwkt.so not found at {} (build it: cargo build --release; \
+             install it: scripts/install; or set LWKT_LIB)",
+            tried.join(" nor ")
         ));
     };
     lib.canonicalize()
         .map_err(|e| format!("{}: {}", lib.display(), reason(&e)))
+}
+
+/// `--version`: this program's version, then the library's, which a copy
+/// of this program with the library preloaded reads from `lwkt_version()`
+/// (loading it here would put its hooks into this process). Always exits
+/// 0: a missing library is reported on the second line.
+fn print_versions() {
+    let mut out = format!("lwkt-run {VERSION}\n");
+    out += &match find_library() {
+        Err(e) => format!("liblwkt: {e}\n"),
+        Ok(lib) => match library_version(&lib) {
+            Ok(v) => format!("liblwkt {v} ({})\n", lib.display()),
+            Err(e) => format!("liblwkt at {}: {e}\n", lib.display()),
+        },
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+/// Run this program with `lib` alone preloaded, and none of the `LWKT_`
+/// variables (a bad value would stop it), to ask the library its version.
+fn library_version(lib: &Path) -> Result<String, String> {
+    let exe = env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg(LIBRARY_VERSION_ARG).env("LD_PRELOAD", lib);
+    for (k, _) in env::vars_os() {
+        if k.as_bytes().starts_with(b"LWKT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot tell its version: {}", reason(&e)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(0) => Ok(stdout.trim().to_string()),
+        Some(NOT_FOUND) => Err("it has no lwkt_version() (older than 0.1.0)".into()),
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!(
+                "cannot tell its version: {}",
+                err.lines().next().unwrap_or("it did not load")
+            ))
+        }
+    }
+}
+
+/// `--library-version`, liblwkt.so preloaded: print its `lwkt_version()`.
+fn print_library_version() -> ! {
+    // SAFETY: dlsym with a NUL-terminated name; the symbol, when present,
+    // is `const char *lwkt_version(void)` returning a static string.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"lwkt_version".as_ptr()) };
+    if sym.is_null() {
+        process::exit(NOT_FOUND);
+    }
+    let f: extern "C" fn() -> *const libc::c_char = unsafe { std::mem::transmute(sym) };
+    let v = unsafe { std::ffi::CStr::from_ptr(f()) };
+    let mut line = v.to_bytes().to_vec();
+    line.push(b'\n');
+    let _ = std::io::stdout().write_all(&line);
+    process::exit(0)
 }
 
 /// An io::Error's message without the "(os error N)" suffix.
@@ -209,7 +336,7 @@ fn exec_preloaded(program: &OsStr, args: &[OsString]) -> ! {
         .args(args)
         .env("LD_PRELOAD", preload)
         .exec();
-    let name = program.to_string_lossy();
+    let name = escaped(program);
     match err.kind() {
         ErrorKind::NotFound if name.contains('/') && Path::new(program).exists() => die(
             NOT_FOUND,
@@ -233,6 +360,8 @@ fn main() {
             // Not print!: that panics when stdout is a closed pipe.
             let _ = std::io::stdout().write_all(help().as_bytes());
         }
+        Ok(Cmd::Version) => print_versions(),
+        Ok(Cmd::LibraryVersionHere) => print_library_version(),
         Ok(Cmd::Run {
             program,
             args,
@@ -312,6 +441,46 @@ mod tests {
         assert!(p(&["--bogus", "ls"]).unwrap_err().contains("--bogus"));
         assert!(p(&["--"]).is_err());
         assert!(p(&["--demo", "ls"]).is_err());
+    }
+
+    #[test]
+    fn options_that_are_not_utf8_are_refused_by_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(b"--st\xffats".to_vec());
+        let e = parse(vec![bad, "true".into()]).unwrap_err();
+        assert!(e.contains("--st\\xFFats") && e.contains("UTF-8"), "{e}");
+        // A program name is not an option, whatever its bytes.
+        let prog = OsString::from_vec(b"-\xff".to_vec());
+        assert!(parse(vec!["--".into(), prog.clone()]).is_ok());
+        let prog = OsString::from_vec(b"x\xff".to_vec());
+        assert!(parse(vec![prog]).is_ok());
+    }
+
+    #[test]
+    fn empty_stats_destination_is_a_usage_error() {
+        let e = p(&["--stats=", "ls"]).unwrap_err();
+        assert!(e.contains("--stats="), "{e}");
+    }
+
+    #[test]
+    fn version_option() {
+        assert_eq!(p(&["--version"]), Ok(Cmd::Version));
+        assert_eq!(p(&["--", "--version"]), Ok(run("--version", &[])));
+    }
+
+    #[test]
+    fn library_is_looked_for_next_to_the_launcher_then_in_its_prefix() {
+        let c = library_candidates(Path::new("/opt/lwkt/bin/lwkt-run"));
+        let want: Vec<PathBuf> = [
+            "/opt/lwkt/bin/liblwkt.so",
+            "/opt/lwkt/bin/deps/liblwkt.so",
+            "/opt/lwkt/lib/liblwkt.so.0",
+            "/opt/lwkt/lib64/liblwkt.so.0",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(c, want);
     }
 
     #[test]
