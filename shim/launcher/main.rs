@@ -187,31 +187,62 @@ fn library_candidates(exe: &Path) -> Vec<PathBuf> {
     let prefix = dir.parent().unwrap_or(Path::new("/"));
     vec![
         dir.join("liblwkt.so"),
-        // `cargo run` builds the library as the launcher's dependency and
-        // leaves it in deps/ (cargo copies a cdylib up only when it is asked
-        // for by name).
-        dir.join("deps").join("liblwkt.so"),
         prefix.join("lib").join(SONAME),
         prefix.join("lib64").join(SONAME),
     ]
 }
 
-/// In a build tree, the library next to the launcher and the one in deps/
-/// may both exist: after `cargo run` the one in deps/ is the fresh one, after
-/// `cargo build` they are the same. Take the newest of the build tree's, and
-/// only without one an installed one.
-fn newest_existing(candidates: &[PathBuf]) -> Option<&PathBuf> {
-    let (build_tree, installed) = candidates.split_at(2);
-    build_tree
-        .iter()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .max_by_key(|(mtime, _)| *mtime)
-        .map(|(_, p)| p)
-        .or_else(|| installed.iter().find(|p| p.is_file()))
+/// Under `cargo run` (cargo tells its manifest directory, and this
+/// executable lies in that build's target directory), have cargo build the
+/// library of the same profile next to it: cargo builds no cdylib-only
+/// library for `cargo run` by itself, so a fresh clone would have none, and
+/// an edited one would be stale. Up to date, this costs a fraction of a
+/// second.
+fn build_library_under_cargo_run(exe: &Path) -> Result<(), String> {
+    let (Some(cargo), Some(manifest_dir)) =
+        (env::var_os("CARGO"), env::var_os("CARGO_MANIFEST_DIR"))
+    else {
+        return Ok(());
+    };
+    let Some(profile_dir) = exe.parent() else {
+        return Ok(());
+    };
+    let Some(target_dir) = profile_dir.parent() else {
+        return Ok(());
+    };
+    // cargo marks the root of every target directory with CACHEDIR.TAG.
+    if Path::new(&manifest_dir) != Path::new(env!("CARGO_MANIFEST_DIR"))
+        || !target_dir.join("CACHEDIR.TAG").is_file()
+    {
+        return Ok(());
+    }
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--quiet"])
+        .current_dir(&manifest_dir)
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile_dir.file_name().and_then(OsStr::to_str) {
+        Some("debug") => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+        None => return Ok(()),
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build liblwkt.so: {}", reason(&e)))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build --lib failed ({status}): liblwkt.so not built"
+        ));
+    }
+    Ok(())
 }
 
-/// The liblwkt.so to preload: `LWKT_LIB`, or the library that
-/// `newest_existing` picks among `library_candidates`. Absolute, so that it still works if
+/// The liblwkt.so to preload: `LWKT_LIB`, or the first of
+/// `library_candidates` that exists. Absolute, so that it still works if
 /// PROGRAM changes directory before it starts threads that exec others.
 fn find_library() -> Result<PathBuf, String> {
     if let Some(p) = env::var_os("LWKT_LIB").filter(|p| !p.is_empty()) {
@@ -221,8 +252,9 @@ fn find_library() -> Result<PathBuf, String> {
             .map_err(|e| format!("LWKT_LIB={}: {}", p.display(), reason(&e)));
     }
     let exe = env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    build_library_under_cargo_run(&exe)?;
     let candidates = library_candidates(&exe);
-    let Some(lib) = newest_existing(&candidates) else {
+    let Some(lib) = candidates.iter().find(|p| p.is_file()) else {
         let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
             "liblwkt.so not found at {} (build it: cargo build --release; \
@@ -473,7 +505,6 @@ mod tests {
         let c = library_candidates(Path::new("/opt/lwkt/bin/lwkt-run"));
         let want: Vec<PathBuf> = [
             "/opt/lwkt/bin/liblwkt.so",
-            "/opt/lwkt/bin/deps/liblwkt.so",
             "/opt/lwkt/lib/liblwkt.so.0",
             "/opt/lwkt/lib64/liblwkt.so.0",
         ]
