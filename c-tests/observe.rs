@@ -83,10 +83,14 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
+        TempDir::in_dir(&std::env::temp_dir(), tag)
+    }
+
+    /// A fresh directory under `parent`.
+    fn in_dir(parent: &Path, tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("lwkt-observe-{tag}-{}-{n}", std::process::id()));
+        let dir = parent.join(format!("lwkt-observe-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -872,6 +876,167 @@ fn stats_by_launcher_option() {
     let out = run(c);
     out.assert_ok();
     check_stats_known(&parse_table(&out.stderr), &out);
+}
+
+// ---------------------------------------------------------------------------
+// Secure mode (SPEC section 7)
+// ---------------------------------------------------------------------------
+
+/// Say on the real stderr (not the test harness's captured output) that a
+/// test did not run, and why.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "observe: {test}: SKIPPED: {why}");
+}
+
+/// Secure mode (set-user-ID, set-group-ID, file capabilities): every LWKT_
+/// variable is ignored, and a misuse prints no address. The program is
+/// made set-user-ID root and run as nobody through setpriv; this needs the
+/// tests to run as root, setpriv, and a file system that honours set-user-ID.
+#[test]
+fn secure_mode_ignores_variables() {
+    let name = "secure_mode_ignores_variables";
+    let Some(s) = SecureSetup::new(name) else {
+        return;
+    };
+
+    // What secure mode must keep away from: a root-owned file, and a
+    // directory only root may write.
+    let victim = s.dir.0.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let private = s.dir.0.join("private");
+    std::fs::create_dir(&private).unwrap();
+    set_mode(&private, 0o700);
+    let json = format!("json:{}/r.json", private.display());
+    let victim_s = victim.to_str().unwrap().to_string();
+
+    for env in [
+        &[("LWKT_STATS", victim_s.as_str())][..],
+        &[("LWKT_STATS", json.as_str())][..],
+        &[("LWKT_STATS", "1")][..],
+        &[("LWKT_CHAOS", "x")][..],
+        &[("LWKT_CHAOS", "1")][..],
+        &[("LWKT_DEBUG", "1")][..],
+        &[("LWKT_DEBUG", "hold_ms=x")][..],
+        &[("LWKT_CATCHALL", "bogus")][..],
+    ] {
+        let out = s.run("run", env);
+        let ctx = format!("{env:?}: {}", out.describe());
+        out.assert_ok();
+        assert!(out.stdout.contains("run: ok"), "{ctx}");
+        assert!(out.stderr.is_empty(), "printed something: {ctx}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(
+        std::fs::read_dir(&private).unwrap().count(),
+        0,
+        "a file was created in the root-only directory"
+    );
+
+    let out = s.run("misuse", &[("LWKT_DEBUG", "1")]);
+    out.assert_aborted();
+    let ctx = out.describe();
+    assert!(
+        out.stderr
+            .contains("lwkt: lwkt_reltoken(unnamed token): the thread holds no token"),
+        "{ctx}"
+    );
+    assert!(
+        !out.stderr.contains("0x"),
+        "an address in secure mode: {ctx}"
+    );
+    assert!(!out.stderr.contains("backtrace"), "{ctx}");
+    assert_eq!(out.stderr.lines().count(), 1, "{ctx}");
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// secure_env.c installed set-user-ID root, with its own copy of
+/// liblwkt.so next to it (so that `nobody` can reach both whatever the
+/// permissions of the checkout), and setpriv to run it as nobody.
+struct SecureSetup {
+    dir: TempDir,
+    exe: PathBuf,
+    setpriv: PathBuf,
+}
+
+impl SecureSetup {
+    /// None (having said why) when this environment cannot run the test.
+    fn new(test: &str) -> Option<SecureSetup> {
+        if unsafe { libc::geteuid() } != 0 {
+            skipped(
+                test,
+                "the tests do not run as root (needed to install a set-user-ID program)",
+            );
+            return None;
+        }
+        let Ok(setpriv) = which("setpriv") else {
+            skipped(test, "setpriv (util-linux) is not installed");
+            return None;
+        };
+        // /tmp is often mounted nosuid; then try the build directory.
+        let dir = [TempDir::new("secure"), TempDir::in_dir(bin_dir(), "secure")]
+            .into_iter()
+            .find(|d| !nosuid(&d.0));
+        let Some(dir) = dir else {
+            skipped(
+                test,
+                "both the temporary and the build directory are mounted nosuid",
+            );
+            return None;
+        };
+        set_mode(&dir.0, 0o755);
+        std::fs::copy(lib_path(), dir.0.join("liblwkt.so")).unwrap();
+        let exe = dir.0.join("secure_env");
+        let root = Path::new(MANIFEST_DIR);
+        let mut cmd = Command::new(CC);
+        cmd.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg("-I")
+            .arg(root.join("c-tests"))
+            .arg(root.join("c-tests/observe/secure_env.c"))
+            .arg(format!("-L{}", dir.0.display()))
+            .arg("-llwkt")
+            .arg(format!("-Wl,-rpath,{}", dir.0.display()));
+        common::build_to(&exe, cmd, "compiling secure_env.c");
+        set_mode(&exe, 0o4755);
+        let s = SecureSetup { dir, exe, setpriv };
+        let probe = s.run("run", &[]);
+        if !probe.stdout.contains("secure=1 ") {
+            skipped(
+                test,
+                &format!(
+                    "the set-user-ID program did not run in secure mode here \
+                     (no_new_privs, or nobody cannot reach {}): {}",
+                    s.dir.0.display(),
+                    probe.describe()
+                ),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// The program, run as nobody (uid and gid 65534, no groups).
+    fn run(&self, mode: &str, env: &[(&str, &str)]) -> Outcome {
+        let mut c = command(&self.setpriv, &[], env);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&self.exe)
+            .arg(mode);
+        run(c)
+    }
+}
+
+/// Is `dir` on a file system mounted nosuid?
+fn nosuid(dir: &Path) -> bool {
+    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    r != 0 || st.f_flag & libc::ST_NOSUID != 0
 }
 
 // ---------------------------------------------------------------------------

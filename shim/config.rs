@@ -3,6 +3,12 @@
 //! A value that is not one of the accepted forms stops the program at
 //! start-up with one line naming the variable and the forms (SPEC section
 //! 5): a typo must not silently leave a feature off.
+//!
+//! In secure mode (SPEC section 7: the kernel marked the process
+//! `AT_SECURE`, because it runs set-user-ID, set-group-ID or with file
+//! capabilities) none of them is read: whoever sets them may have fewer
+//! rights than the process, and a report file, a line on stderr or an exit
+//! are all things they could aim at it.
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -25,6 +31,9 @@ pub static HOLD_WARN_MS: AtomicU32 = AtomicU32::new(0);
 pub static CHAOS_SEED: AtomicU64 = AtomicU64::new(0);
 /// `LWKT_CATCHALL`: false when set to 0.
 pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
+/// Secure mode: the `LWKT_*` variables were ignored, and messages show no
+/// addresses.
+pub static SECURE: AtomicBool = AtomicBool::new(false);
 
 /// Anything per-acquisition to record (statistics, debug)? Read on the
 /// fast path: one load of a global.
@@ -51,6 +60,11 @@ pub fn timing() -> bool {
 
 pub fn stats_on() -> bool {
     STATS.load(Relaxed) != STATS_OFF
+}
+
+#[inline(always)]
+pub fn secure() -> bool {
+    SECURE.load(Relaxed)
 }
 
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
@@ -80,6 +94,12 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 pub fn init_process() {
+    // The kernel's verdict, which ld.so and glibc's secure_getenv follow too.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        SECURE.store(true, Relaxed);
+        return;
+    }
+
     const STATS_FORMS: &str = "1 (report to stderr), a file path containing '/', json:PATH, or 0";
     if let Some(v) = getenv(c"LWKT_STATS") {
         let (mode, path) = match v {
