@@ -1,6 +1,7 @@
-//! Tests of the observation features (SPEC section 5, S8): `LWKT_STATS`, lost-token
-//! detection (SPEC S8), `LWKT_DEBUG`, `LWKT_CHAOS`, and the start-up check
-//! of the `LWKT_` variables.
+//! Tests of the observation features: `LWKT_STATS`, lost-token detection
+//! (SPEC S8), `LWKT_DEBUG`, `LWKT_CHAOS`, the start-up check of the `LWKT_`
+//! variables, and their hostile settings (SPEC section 7: secure mode,
+//! report files shared, planted or not regular files).
 //!
 //! The C programs are in `c-tests/observe/` (a subdirectory, so that
 //! build.rs and c-tests/run.rs do not take them for ordinary C tests). This
@@ -83,10 +84,14 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
+        TempDir::in_dir(&std::env::temp_dir(), tag)
+    }
+
+    /// A fresh directory under `parent`.
+    fn in_dir(parent: &Path, tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("lwkt-observe-{tag}-{}-{n}", std::process::id()));
+        let dir = parent.join(format!("lwkt-observe-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -205,10 +210,15 @@ struct TokenStats {
 #[derive(Debug)]
 struct Report {
     pid: u64,
+    /// The process's name, as the report gives it.
+    program: String,
     tokens_line: Option<u64>,
     threads: u64,
     deepest: u64,
     tokens: Vec<TokenStats>,
+    /// What a full table could not show: tokens, whether that count is
+    /// only a lower bound, and acquisitions.
+    not_shown: (u64, bool, u64),
 }
 
 impl Report {
@@ -253,14 +263,20 @@ fn number_after(s: &str, prefix: &str) -> u64 {
     parse_num(&digits, prefix)
 }
 
-/// The text table (`LWKT_STATS=1` or a path): a header line, the column
-/// names, one row per token.
+/// The text table (`LWKT_STATS=1` or a path): a header line naming the
+/// program and its pid, the column names, one row per token, and a line
+/// for what a full table could not show.
 fn parse_table(text: &str) -> Report {
     let start = text
-        .find("lwkt statistics (pid ")
+        .find("lwkt statistics for ")
         .unwrap_or_else(|| panic!("no statistics report in:\n{text}"));
     let mut lines = text[start..].lines();
     let head = lines.next().unwrap();
+    let program = head["lwkt statistics for ".len()..]
+        .split(" (pid ")
+        .next()
+        .unwrap()
+        .to_string();
     let report_head = (
         number_after(head, "(pid "),
         number_after(head, "): "),
@@ -296,8 +312,20 @@ fn parse_table(text: &str) -> Report {
         "column names"
     );
     let mut tokens = Vec::new();
+    let mut not_shown = (0, false, 0);
     for line in lines {
         if line.trim().is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("not shown (") {
+            let at_least = rest.contains("): at least ");
+            let n = if at_least {
+                number_after(rest, "): at least ")
+            } else {
+                number_after(rest, "): ")
+            };
+            not_shown = (n, at_least, number_after(rest, "token(s), "));
+            assert!(rest.ends_with(" acquisition(s)"), "{line:?}");
             break;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -333,10 +361,12 @@ fn parse_table(text: &str) -> Report {
     }
     Report {
         pid: report_head.0,
+        program,
         tokens_line: Some(report_head.1),
         threads: report_head.2,
         deepest: report_head.3,
         tokens,
+        not_shown,
     }
 }
 
@@ -555,10 +585,35 @@ impl JsonParser<'_> {
     }
 }
 
-/// The JSON report (`LWKT_STATS=json:PATH`).
+/// The JSON report (`LWKT_STATS=json:PATH`) of one process: one line.
 fn parse_json_report(text: &str) -> Report {
+    assert!(
+        text.ends_with('\n') && text.matches('\n').count() == 1,
+        "not one JSON line: {text:?}"
+    );
     let j = Json::parse(text)
         .unwrap_or_else(|e| panic!("the JSON report does not parse ({e}):\n{text}"));
+    json_report(&j, text)
+}
+
+/// Every line of a JSON Lines report file, parsed (each must be a whole
+/// report).
+fn parse_json_lines(text: &str) -> Vec<Report> {
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the last line is cut: {text:?}"
+    );
+    text.lines()
+        .map(|l| {
+            let j = Json::parse(l).unwrap_or_else(|e| {
+                panic!("a line of the JSON report does not parse ({e}):\n{l}\n--- whole file ---\n{text}")
+            });
+            json_report(&j, l)
+        })
+        .collect()
+}
+
+fn json_report(j: &Json, text: &str) -> Report {
     let Json::Arr(toks) = j.get("tokens") else {
         panic!("\"tokens\" is not an array: {text}")
     };
@@ -588,12 +643,22 @@ fn parse_json_report(text: &str) -> Report {
             }
         })
         .collect();
+    let not_shown = j.get("not_shown");
     Report {
         pid: j.get("pid").u64(),
+        program: j.get("program").str().to_string(),
         tokens_line: None,
         threads: j.get("threads_using_tokens").u64(),
         deepest: j.get("deepest_reference_stack").u64(),
         tokens,
+        not_shown: (
+            not_shown.get("tokens").u64(),
+            match not_shown.get("tokens_at_least") {
+                Json::Bool(b) => *b,
+                other => panic!("tokens_at_least is not a boolean: {other:?} in {text}"),
+            },
+            not_shown.get("acquisitions").u64(),
+        ),
     }
 }
 
@@ -615,6 +680,8 @@ fn sorted(v: &[(String, u64)]) -> Vec<(String, u64)> {
 fn check_stats_known(r: &Report, out: &Outcome) {
     let ctx = out.describe();
     assert_eq!(r.pid, out.pid as u64, "report's pid: {ctx}");
+    assert_eq!(r.program, "stats_known", "report's program: {ctx}");
+    assert_eq!(r.not_shown, (0, false, 0), "nothing left out: {r:#?}");
     assert_eq!(r.threads, 2, "threads that used tokens: {r:#?}");
     assert_eq!(r.deepest, 3, "deepest reference stack: {r:#?}");
     assert_eq!(r.tokens.len(), 5, "tokens in the report: {r:#?}");
@@ -737,7 +804,10 @@ fn stats_table_to_file() {
     );
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("no report in {}: {e}; {}", path.display(), out.describe()));
-    assert!(text.starts_with("lwkt statistics (pid "), "{text}");
+    assert!(
+        text.starts_with("lwkt statistics for stats_known (pid "),
+        "{text}"
+    );
     check_stats_known(&parse_table(&text), &out);
 }
 
@@ -872,6 +942,580 @@ fn stats_by_launcher_option() {
     let out = run(c);
     out.assert_ok();
     check_stats_known(&parse_table(&out.stderr), &out);
+}
+
+// ---------------------------------------------------------------------------
+// Where reports go, and that they arrive whole (SPEC section 7)
+// ---------------------------------------------------------------------------
+
+/// The lines of `text` that are lwkt's, not the program's.
+fn lwkt_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.contains("lwkt")).collect()
+}
+
+/// The single line that stats_report printed on stderr about the report
+/// (a refusal or an error), which must name `path` and say `what`.
+fn assert_one_line_about(out: &Outcome, path: &str, what: &str) {
+    let ctx = out.describe();
+    let lines = lwkt_lines(&out.stderr);
+    assert_eq!(lines.len(), 1, "one line about the report expected: {ctx}");
+    let l = lines[0];
+    assert!(l.starts_with("lwkt: "), "{ctx}");
+    assert!(l.contains(path), "the line does not name {path}: {ctx}");
+    assert!(l.contains(what), "the line does not say {what:?}: {ctx}");
+}
+
+/// A process that never used a token reports nothing: no line, no file.
+#[test]
+fn stats_nothing_from_a_process_without_tokens() {
+    let out = run_prog("stats_report", &["none"], &[("LWKT_STATS", "1")]);
+    out.assert_ok();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+
+    let dir = TempDir::new("none");
+    let path = dir.0.join("r.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog("stats_report", &["none"], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+    assert!(
+        !path.exists(),
+        "a report file from a process without tokens"
+    );
+
+    // Preloaded into a program that knows nothing of tokens.
+    let t = which("true").expect("true on PATH");
+    let mut c = command(&t, &[], &[("LWKT_STATS", "1")]);
+    c.env("LD_PRELOAD", lib_path());
+    let out = run(c);
+    out.assert_ok();
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+}
+
+/// `make -j2` with the library preloaded: only the two jobs that used
+/// tokens report, each naming itself (program and pid); make does not.
+#[test]
+fn stats_under_make_only_token_users_report() {
+    let Ok(make) = which("make") else {
+        return skipped(
+            "stats_under_make_only_token_users_report",
+            "make is not installed",
+        );
+    };
+    let dir = TempDir::new("make");
+    let prog = program("stats_report");
+    std::fs::write(
+        dir.0.join("Makefile"),
+        format!(
+            "all: a b\na:\n\t{p} plain\nb:\n\t{p} plain\n.PHONY: all a b\n",
+            p = prog.display()
+        ),
+    )
+    .unwrap();
+    let mut c = command(
+        &make,
+        &["-s", "-j2", "-C", dir.0.to_str().unwrap()],
+        &[("LWKT_STATS", "1")],
+    );
+    c.env("LD_PRELOAD", lib_path());
+    let out = run(c);
+    out.assert_ok();
+    let ctx = out.describe();
+    let heads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lwkt statistics"))
+        .collect();
+    assert_eq!(heads.len(), 2, "two reports expected: {ctx}");
+    let mut pids = Vec::new();
+    for h in &heads {
+        assert!(
+            h.starts_with("lwkt statistics for stats_report (pid "),
+            "a report that does not name its process: {ctx}"
+        );
+        assert!(h.contains("): 1 token(s), 1 thread(s)"), "{ctx}");
+        pids.push(number_after(h, "(pid "));
+    }
+    assert_ne!(pids[0], pids[1], "{ctx}");
+}
+
+/// A program that closes stderr at exit (as GNU sort, cat, ls do) before
+/// the library's exit handler runs: the report still reaches the stderr
+/// the program started with, and not a file the program then opened as
+/// descriptor 2.
+#[test]
+fn stats_reach_the_stderr_the_program_started_with() {
+    let out = run_prog("stats_report", &["close_std"], &[("LWKT_STATS", "1")]);
+    out.assert_ok();
+    let r = parse_table(&out.stderr);
+    assert_eq!(r.program, "stats_report", "{}", out.describe());
+    assert_eq!(r.pid, out.pid as u64);
+    assert_eq!(r.token("rep_T").excl, 1, "{r:#?}");
+
+    let dir = TempDir::new("closed");
+    let decoy = dir.0.join("decoy");
+    let out = run_prog(
+        "stats_report",
+        &["close_std", decoy.to_str().unwrap()],
+        &[("LWKT_STATS", "1")],
+    );
+    out.assert_ok();
+    let ctx = out.describe();
+    let written = std::fs::read_to_string(&decoy).unwrap_or_default();
+    assert!(
+        written.is_empty(),
+        "the report went into the file the program opened as fd 2: {written:?}; {ctx}"
+    );
+    assert_eq!(parse_table(&out.stderr).token("rep_T").excl, 1, "{ctx}");
+}
+
+/// A report that cannot be written: one line naming the path and the error
+/// in words (not an errno number).
+#[test]
+fn stats_cannot_write_names_path_and_error() {
+    let dir = TempDir::new("nowrite");
+    let path = dir.0.join("missing").join("r.txt");
+    let p = path.to_str().unwrap();
+    for val in [p.to_string(), format!("json:{p}")] {
+        let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", &val)]);
+        out.assert_ok();
+        assert_one_line_about(&out, p, ": no such file or directory");
+        assert!(!out.stderr.contains("errno"), "{}", out.describe());
+    }
+}
+
+/// The start-up error for LWKT_STATS and LWKT_DEBUG lists `0` among the
+/// accepted forms (it is accepted: off).
+#[test]
+fn bad_values_list_zero_among_forms() {
+    for var in ["LWKT_STATS", "LWKT_DEBUG"] {
+        let out = run_prog("debug_modes", &["plain"], &[(var, "bogus")]);
+        assert_eq!(out.code(), Some(2), "{}", out.describe());
+        let forms = out.stderr.split("accepted: ").nth(1).unwrap_or("").trim();
+        let listed: Vec<&str> = forms
+            .split([',', ';'])
+            .flat_map(|f| f.split(" or "))
+            .map(str::trim)
+            .collect();
+        assert!(
+            listed.contains(&"0"),
+            "{var}: 0 is not among the forms {listed:?}: {}",
+            out.describe()
+        );
+        let out = run_prog("debug_modes", &["plain"], &[(var, "0")]);
+        out.assert_ok();
+        assert!(out.stderr.is_empty(), "{var}=0: {}", out.describe());
+    }
+}
+
+/// Four processes sharing one `json:` path and exiting together leave four
+/// whole JSON lines, each its own process's report, in 100 of 100 runs.
+#[test]
+fn stats_json_lines_from_four_processes_stay_whole() {
+    let dir = TempDir::new("four");
+    let tokens = 150;
+    for run_no in 0..100 {
+        let path = dir.0.join(format!("run{run_no}.json"));
+        let val = format!("json:{}", path.display());
+        let out = run_prog(
+            "stats_report",
+            &["four", &tokens.to_string()],
+            &[("LWKT_STATS", &val)],
+        );
+        out.assert_ok();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let reports = parse_json_lines(&text);
+        assert_eq!(
+            reports.len(),
+            4,
+            "run {run_no}: four reports expected:\n{text}"
+        );
+        let mut pids = Vec::new();
+        let mut children = Vec::new();
+        for r in &reports {
+            assert_eq!(r.program, "stats_report", "run {run_no}");
+            assert_eq!(r.tokens.len(), tokens, "run {run_no}: {r:?}");
+            let child = r.tokens[0].name.split('_').next().unwrap().to_string();
+            assert!(
+                r.tokens
+                    .iter()
+                    .all(|t| t.name.starts_with(&format!("{child}_")) && t.excl == 1),
+                "run {run_no}: a report mixes processes: {r:?}"
+            );
+            pids.push(r.pid);
+            children.push(child);
+        }
+        pids.sort();
+        pids.dedup();
+        children.sort();
+        assert_eq!(pids.len(), 4, "run {run_no}: pids {pids:?}");
+        assert_eq!(children, ["c0", "c1", "c2", "c3"], "run {run_no}");
+    }
+}
+
+/// A FIFO as the report path: refused with one line, never blocked on
+/// (with no reader) and never written (with one).
+#[test]
+fn stats_fifo_refused() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.0.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let p = fifo.to_str().unwrap();
+
+    // No reader: the program's own 20 s watchdog fails a hang.
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", p)]);
+    out.assert_ok();
+    assert_one_line_about(&out, p, "not a regular file");
+
+    // A reader: nothing may arrive.
+    let rd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+    assert!(rd >= 0);
+    let val = format!("json:{p}");
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", &val)]);
+    let mut buf = [0u8; 256];
+    let n = unsafe { libc::read(rd, buf.as_mut_ptr().cast(), buf.len()) };
+    unsafe { libc::close(rd) };
+    out.assert_ok();
+    assert!(
+        n <= 0,
+        "the report was written into the FIFO: {:?}",
+        &buf[..n as usize]
+    );
+    assert_one_line_about(&out, p, "not a regular file");
+}
+
+/// A directory or a device as the report path: refused with one line.
+#[test]
+fn stats_directory_and_device_refused() {
+    let dir = TempDir::new("notreg");
+    let sub = dir.0.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for p in [sub.to_str().unwrap(), "/dev/null"] {
+        let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", p)]);
+        out.assert_ok();
+        assert_one_line_about(&out, p, "not a regular file");
+    }
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+}
+
+/// A symbolic link as the report path (one planted in a shared directory)
+/// is not followed: refused, and neither its existing target nor a
+/// missing one is written.
+#[test]
+fn stats_symlink_refused() {
+    let dir = TempDir::new("link");
+    let target = dir.0.join("target");
+    std::fs::write(&target, "target\n").unwrap();
+    let link = dir.0.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let victim = dir.0.join("victim");
+    let dangling = dir.0.join("dangling");
+    std::os::unix::fs::symlink(&victim, &dangling).unwrap();
+    for l in [&link, &dangling] {
+        let p = l.to_str().unwrap();
+        let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", p)]);
+        out.assert_ok();
+        assert_one_line_about(&out, p, "symbolic link");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "target\n");
+    assert!(!victim.exists(), "a report created through a dangling link");
+}
+
+/// A new report file has mode 0600; an existing one is appended to, never
+/// truncated.
+#[test]
+fn stats_file_is_private_and_appended() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("mode");
+    let path = dir.0.join("r.txt");
+    let p = path.to_str().unwrap();
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", p)]);
+    out.assert_ok();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+
+    std::fs::write(&path, "previous\n").unwrap();
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", p)]);
+    out.assert_ok();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("previous\nlwkt statistics for stats_report (pid "),
+        "{text}"
+    );
+    assert_eq!(parse_table(&text).pid, out.pid as u64);
+}
+
+/// A relative path is resolved where the process started, not where it
+/// is when it exits.
+#[test]
+fn stats_relative_path_resolved_at_start() {
+    let dir = TempDir::new("rel");
+    let (a, b) = (dir.0.join("a"), dir.0.join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d.join("rel")).unwrap();
+    }
+    for (val, file) in [("rel/r.txt", "r.txt"), ("json:rel/r.json", "r.json")] {
+        let mut c = command(
+            &program("stats_report"),
+            &["chdir", b.to_str().unwrap()],
+            &[("LWKT_STATS", val)],
+        );
+        c.current_dir(&a);
+        let out = run(c);
+        out.assert_ok();
+        assert!(
+            a.join("rel").join(file).is_file(),
+            "{val}: no report where the process started: {}",
+            out.describe()
+        );
+        assert!(
+            !b.join("rel").join(file).exists(),
+            "{val}: the report went where the process exited"
+        );
+    }
+}
+
+/// `%p` in the path is the pid (a file a process) and `%%` a `%`; another
+/// `%` escape is refused at start-up.
+#[test]
+fn stats_path_expands_pid() {
+    let dir = TempDir::new("pct");
+    let val = format!("json:{}/r-%p-%%.json", dir.0.display());
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    let want = dir.0.join(format!("r-{}-%.json", out.pid));
+    let names: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(want.is_file(), "no {}: {names:?}", want.display());
+    assert_eq!(names.len(), 1, "{names:?}");
+    let r = parse_json_report(&std::fs::read_to_string(&want).unwrap());
+    assert_eq!(r.pid, out.pid as u64);
+
+    let bad = format!("{}/r-%d", dir.0.display());
+    let out = run_prog("stats_report", &["plain"], &[("LWKT_STATS", &bad)]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("%p"), "{}", out.describe());
+}
+
+/// A fork child starts with empty counters: its report has only its own
+/// acquisitions, and the parent's only the parent's.
+#[test]
+fn stats_fork_child_counts_only_its_own() {
+    let dir = TempDir::new("fork");
+    let path = dir.0.join("r.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog("stats_report", &["fork"], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    let child: u64 = number_after(&out.stdout, "child ");
+    let reports = parse_json_lines(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(reports.len(), 2, "{reports:#?}");
+    let c = reports
+        .iter()
+        .find(|r| r.pid == child)
+        .expect("child's report");
+    let p = reports
+        .iter()
+        .find(|r| r.pid == out.pid as u64)
+        .expect("parent's report");
+    let names = |r: &Report| {
+        r.tokens
+            .iter()
+            .map(|t| (t.name.clone(), t.excl))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(c), [("rep_C".to_string(), 3)], "child: {c:#?}");
+    assert_eq!(names(p), [("rep_P".to_string(), 11)], "parent: {p:#?}");
+    assert_eq!(c.threads, 1, "child: {c:#?}");
+}
+
+/// More tokens than the table holds: the report says how many tokens and
+/// acquisitions it could not show, in both forms.
+#[test]
+fn stats_full_table_says_what_it_could_not_show() {
+    let dir = TempDir::new("full");
+    let path = dir.0.join("r.json");
+    let val = format!("json:{}", path.display());
+    let out = run_prog("stats_report", &["many", "5000"], &[("LWKT_STATS", &val)]);
+    out.assert_ok();
+    let r = parse_json_report(&std::fs::read_to_string(&path).unwrap());
+    let shown = r.tokens.len() as u64;
+    let acq: u64 = r.tokens.iter().map(|t| t.excl).sum();
+    assert!((4096..5000).contains(&shown), "{shown} tokens shown");
+    assert_eq!(
+        r.not_shown,
+        (5000 - shown, false, 10_000 - acq),
+        "shown {shown}"
+    );
+
+    let out = run_prog("stats_report", &["many", "5000"], &[("LWKT_STATS", "1")]);
+    out.assert_ok();
+    let t = parse_table(&out.stderr);
+    assert_eq!(t.tokens.len() as u64, shown);
+    assert_eq!(t.not_shown, r.not_shown, "{}", out.describe());
+}
+
+// ---------------------------------------------------------------------------
+// Secure mode (SPEC section 7)
+// ---------------------------------------------------------------------------
+
+/// Say on the real stderr (not the test harness's captured output) that a
+/// test did not run, and why.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "observe: {test}: SKIPPED: {why}");
+}
+
+/// Secure mode (set-user-ID, set-group-ID, file capabilities): every LWKT_
+/// variable is ignored, and a misuse prints no address. The program is
+/// made set-user-ID root and run as nobody through setpriv; this needs the
+/// tests to run as root, setpriv, and a file system that honours set-user-ID.
+#[test]
+fn secure_mode_ignores_variables() {
+    let name = "secure_mode_ignores_variables";
+    let Some(s) = SecureSetup::new(name) else {
+        return;
+    };
+
+    // What secure mode must keep away from: a root-owned file, and a
+    // directory only root may write.
+    let victim = s.dir.0.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let private = s.dir.0.join("private");
+    std::fs::create_dir(&private).unwrap();
+    set_mode(&private, 0o700);
+    let json = format!("json:{}/r.json", private.display());
+    let victim_s = victim.to_str().unwrap().to_string();
+
+    for env in [
+        &[("LWKT_STATS", victim_s.as_str())][..],
+        &[("LWKT_STATS", json.as_str())][..],
+        &[("LWKT_STATS", "1")][..],
+        &[("LWKT_CHAOS", "x")][..],
+        &[("LWKT_CHAOS", "1")][..],
+        &[("LWKT_DEBUG", "1")][..],
+        &[("LWKT_DEBUG", "hold_ms=x")][..],
+        &[("LWKT_CATCHALL", "bogus")][..],
+    ] {
+        let out = s.run("run", env);
+        let ctx = format!("{env:?}: {}", out.describe());
+        out.assert_ok();
+        assert!(out.stdout.contains("run: ok"), "{ctx}");
+        assert!(out.stderr.is_empty(), "printed something: {ctx}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(
+        std::fs::read_dir(&private).unwrap().count(),
+        0,
+        "a file was created in the root-only directory"
+    );
+
+    let out = s.run("misuse", &[("LWKT_DEBUG", "1")]);
+    out.assert_aborted();
+    let ctx = out.describe();
+    assert!(
+        out.stderr
+            .contains("lwkt: lwkt_reltoken(unnamed token): the thread holds no token"),
+        "{ctx}"
+    );
+    assert!(
+        !out.stderr.contains("0x"),
+        "an address in secure mode: {ctx}"
+    );
+    assert!(!out.stderr.contains("backtrace"), "{ctx}");
+    assert_eq!(out.stderr.lines().count(), 1, "{ctx}");
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// secure_env.c installed set-user-ID root, with its own copy of
+/// liblwkt.so next to it (so that `nobody` can reach both whatever the
+/// permissions of the checkout), and setpriv to run it as nobody.
+struct SecureSetup {
+    dir: TempDir,
+    exe: PathBuf,
+    setpriv: PathBuf,
+}
+
+impl SecureSetup {
+    /// None (having said why) when this environment cannot run the test.
+    fn new(test: &str) -> Option<SecureSetup> {
+        if unsafe { libc::geteuid() } != 0 {
+            skipped(
+                test,
+                "the tests do not run as root (needed to install a set-user-ID program)",
+            );
+            return None;
+        }
+        let Ok(setpriv) = which("setpriv") else {
+            skipped(test, "setpriv (util-linux) is not installed");
+            return None;
+        };
+        // /tmp is often mounted nosuid; then try the build directory.
+        let dir = [TempDir::new("secure"), TempDir::in_dir(bin_dir(), "secure")]
+            .into_iter()
+            .find(|d| !nosuid(&d.0));
+        let Some(dir) = dir else {
+            skipped(
+                test,
+                "both the temporary and the build directory are mounted nosuid",
+            );
+            return None;
+        };
+        set_mode(&dir.0, 0o755);
+        std::fs::copy(lib_path(), dir.0.join("liblwkt.so")).unwrap();
+        let exe = dir.0.join("secure_env");
+        let root = Path::new(MANIFEST_DIR);
+        let mut cmd = Command::new(CC);
+        cmd.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg("-I")
+            .arg(root.join("c-tests"))
+            .arg(root.join("c-tests/observe/secure_env.c"))
+            .arg(format!("-L{}", dir.0.display()))
+            .arg("-llwkt")
+            .arg(format!("-Wl,-rpath,{}", dir.0.display()));
+        common::build_to(&exe, cmd, "compiling secure_env.c");
+        set_mode(&exe, 0o4755);
+        let s = SecureSetup { dir, exe, setpriv };
+        let probe = s.run("run", &[]);
+        if !probe.stdout.contains("secure=1 ") {
+            skipped(
+                test,
+                &format!(
+                    "the set-user-ID program did not run in secure mode here \
+                     (no_new_privs, or nobody cannot reach {}): {}",
+                    s.dir.0.display(),
+                    probe.describe()
+                ),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// The program, run as nobody (uid and gid 65534, no groups).
+    fn run(&self, mode: &str, env: &[(&str, &str)]) -> Outcome {
+        let mut c = command(&self.setpriv, &[], env);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&self.exe)
+            .arg(mode);
+        run(c)
+    }
+}
+
+/// Is `dir` on a file system mounted nosuid?
+fn nosuid(dir: &Path) -> bool {
+    let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    r != 0 || st.f_flag & libc::ST_NOSUID != 0
 }
 
 // ---------------------------------------------------------------------------
@@ -1182,6 +1826,8 @@ fn bad_values_stop_at_startup() {
         ("LWKT_STATS", "yes", "json:PATH"),
         ("LWKT_STATS", "json:", "json:PATH"),
         ("LWKT_STATS", "2", "json:PATH"),
+        ("LWKT_STATS", "/tmp/r%d", "%p"),
+        ("LWKT_STATS", "json:/tmp/r%", "%p"),
         ("LWKT_DEBUG", "hold_ms=x", "hold_ms=N"),
         ("LWKT_DEBUG", "hold_ms=0", "hold_ms=N"),
         ("LWKT_DEBUG", "hold_ms=", "hold_ms=N"),

@@ -3,6 +3,12 @@
 //! A value that is not one of the accepted forms stops the program at
 //! start-up with one line naming the variable and the forms (SPEC section
 //! 5): a typo must not silently leave a feature off.
+//!
+//! In secure mode (SPEC section 7: the kernel marked the process
+//! `AT_SECURE`, because it runs set-user-ID, set-group-ID or with file
+//! capabilities) none of them is read: whoever sets them may have fewer
+//! rights than the process, and a report file, a line on stderr or an exit
+//! are all things they could aim at it.
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -25,14 +31,19 @@ pub static HOLD_WARN_MS: AtomicU32 = AtomicU32::new(0);
 pub static CHAOS_SEED: AtomicU64 = AtomicU64::new(0);
 /// `LWKT_CATCHALL`: false when set to 0.
 pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
+/// Secure mode: the `LWKT_*` variables were ignored, and messages show no
+/// addresses.
+pub static SECURE: AtomicBool = AtomicBool::new(false);
 
 /// Anything per-acquisition to record (statistics, debug)? Read on the
 /// fast path: one load of a global.
 pub static TIMING: AtomicBool = AtomicBool::new(false);
 
 /// The path of the statistics report (NUL-terminated), when it goes to a
-/// file.
-pub static mut STATS_PATH: [u8; 4096] = [0; 4096];
+/// file: absolute (a relative one is resolved at start-up), `%p` and `%%`
+/// still in it (expanded at exit, so that a fork child gets its own pid).
+pub static mut STATS_PATH: [u8; PATH_MAX] = [0; PATH_MAX];
+pub const PATH_MAX: usize = 4096;
 
 #[inline(always)]
 pub fn chaos() -> bool {
@@ -51,6 +62,11 @@ pub fn timing() -> bool {
 
 pub fn stats_on() -> bool {
     STATS.load(Relaxed) != STATS_OFF
+}
+
+#[inline(always)]
+pub fn secure() -> bool {
+    SECURE.load(Relaxed)
 }
 
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
@@ -80,7 +96,14 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 pub fn init_process() {
-    const STATS_FORMS: &str = "1 (report to stderr), a file path containing '/', json:PATH, or 0";
+    // The kernel's verdict, which ld.so and glibc's secure_getenv follow too.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        SECURE.store(true, Relaxed);
+        return;
+    }
+
+    const STATS_FORMS: &str = "1 (report to stderr), a file path containing '/', json:PATH, or 0; \
+                               in a path %p is the pid and %% a %";
     if let Some(v) = getenv(c"LWKT_STATS") {
         let (mode, path) = match v {
             b"" | b"0" => (STATS_OFF, &b""[..]),
@@ -89,16 +112,14 @@ pub fn init_process() {
             _ if v.contains(&b'/') => (STATS_FILE, v),
             _ => reject("LWKT_STATS", v, STATS_FORMS),
         };
-        if path.len() >= 4095 {
+        if path.len() >= PATH_MAX - 1 || !percent_escapes_ok(path) {
             reject("LWKT_STATS", v, STATS_FORMS);
         }
         // SAFETY: written once, before any thread of ours reads it.
-        unsafe {
-            let dst = &mut *core::ptr::addr_of_mut!(STATS_PATH);
-            dst[..path.len()].copy_from_slice(path);
-            dst[path.len()] = 0;
+        let dst = unsafe { &mut *core::ptr::addr_of_mut!(STATS_PATH) };
+        if mode == STATS_OFF || mode == STATS_STDERR || resolve(path, dst) {
+            STATS.store(mode, Relaxed);
         }
-        STATS.store(mode, Relaxed);
     }
 
     const DEBUG_FORMS: &str = "1, 0, hold_ms=N, or a comma-separated list of them";
@@ -146,6 +167,57 @@ pub fn init_process() {
     }
 
     TIMING.store(stats_on() || DEBUG.load(Relaxed), Relaxed);
+}
+
+/// Every `%` in a report path starts `%p` or `%%`.
+fn percent_escapes_ok(path: &[u8]) -> bool {
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'%' {
+            if !matches!(path.get(i + 1), Some(b'p' | b'%')) {
+                return false;
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `path`, made absolute against the current directory now (the program
+/// may change directory before it exits), into `dst`, NUL-terminated.
+/// False, having said why, when that cannot be done.
+fn resolve(path: &[u8], dst: &mut [u8; PATH_MAX]) -> bool {
+    let mut len = 0;
+    if path.first() != Some(&b'/') {
+        let r = unsafe { sys::syscall3(libc::SYS_getcwd, dst.as_mut_ptr() as usize, PATH_MAX, 0) };
+        // Outside the process's root the kernel gives "(unreachable)/...".
+        if r <= 0 || dst[0] != b'/' {
+            let e = if r < 0 { -r as i32 } else { libc::ENOENT };
+            crate::diag::warn(format_args!(
+                "LWKT_STATS: the current directory is unknown ({}), so the relative path \
+                 cannot be resolved; no report",
+                crate::report::ErrnoText(e)
+            ));
+            return false;
+        }
+        // The kernel's length counts the NUL.
+        len = r as usize - 1;
+        if dst[len - 1] != b'/' {
+            dst[len] = b'/';
+            len += 1;
+        }
+    }
+    if len + path.len() >= PATH_MAX {
+        crate::diag::warn(format_args!(
+            "LWKT_STATS: the report path is longer than {} bytes once made absolute; no report",
+            PATH_MAX - 1
+        ));
+        return false;
+    }
+    dst[len..len + path.len()].copy_from_slice(path);
+    dst[len + path.len()] = 0;
+    true
 }
 
 /// `LWKT_DEBUG`: say which mode is in force (after the catch-all tried to

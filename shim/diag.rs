@@ -65,13 +65,23 @@ impl fmt::Display for Desc {
         // Memory that never was a token has a garbage description pointer.
         let desc = unsafe { (*tok).t_desc };
         if desc.is_null() || !unsafe { &*tok }.looks_initialised() {
-            return write!(f, "token@{:p}", tok);
+            return unnamed(f, tok);
         }
         let bytes = unsafe { core::ffi::CStr::from_ptr(desc) }.to_bytes();
         match core::str::from_utf8(bytes) {
             Ok(s) => f.write_str(s),
-            Err(_) => write!(f, "token@{:p}", tok),
+            Err(_) => unnamed(f, tok),
         }
+    }
+}
+
+/// A token without a usable description: by its address, except in secure
+/// mode, where no message shows an address (SPEC section 7).
+fn unnamed(f: &mut fmt::Formatter<'_>, tok: *const Token) -> fmt::Result {
+    if crate::config::secure() {
+        f.write_str("unnamed token")
+    } else {
+        write!(f, "token@{:p}", tok)
     }
 }
 
@@ -122,6 +132,9 @@ extern "C" {
 /// `LWKT_DEBUG`: the calling thread's stack, one frame a line.
 #[cold]
 pub fn backtrace_to_stderr() {
+    if crate::config::secure() {
+        return; // addresses (SPEC section 7)
+    }
     let mut frames = [core::ptr::null_mut(); 32];
     let n = unsafe { backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int) };
     sys::write_stderr(b"lwkt: backtrace:\n");
@@ -155,6 +168,9 @@ pub struct CodeAddr(pub usize);
 
 impl fmt::Display for CodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if crate::config::secure() {
+            return f.write_str("(not shown in secure mode)");
+        }
         let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
         if self.0 == 0 || unsafe { libc::dladdr(self.0 as *const libc::c_void, &mut info) } == 0 {
             return write!(f, "{:#x}", self.0);

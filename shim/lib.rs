@@ -16,7 +16,8 @@
 //!   itself;
 //! - `diag`: one-line misuse reports and warnings;
 //! - `config`: the `LWKT_*` environment variables;
-//! - `stats`: the `LWKT_STATS` report;
+//! - `stats`: the `LWKT_STATS` counters and the report's text;
+//! - `report`: where the report goes, whole or not at all;
 //! - `sys`: raw system calls (the shim never calls its own hooks).
 
 #![allow(clippy::missing_safety_doc)]
@@ -33,6 +34,7 @@ mod diag;
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
 mod hooks;
+mod report;
 mod stats;
 mod sys;
 #[cfg(test)]
@@ -44,6 +46,7 @@ mod token;
 #[ctor::ctor]
 fn init() {
     config::init_process();
+    report::init_process();
     stats::init_process();
     token::init_process();
     thread::init_process();

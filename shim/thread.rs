@@ -186,6 +186,12 @@ fn state_if_used() -> Option<&'static mut ThreadState> {
     (!p.is_null()).then(|| unsafe { &mut *p })
 }
 
+/// Has the calling thread ever used tokens? (A fork child's statistics
+/// count the forking thread.)
+pub fn used_tokens() -> bool {
+    state_if_used().is_some()
+}
+
 #[cold]
 #[inline(never)]
 unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
