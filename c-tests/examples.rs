@@ -116,6 +116,7 @@ fn output_name(rel: &str, kind: Kind) -> String {
     let stem = Path::new(rel).file_stem().unwrap().to_str().unwrap();
     match kind {
         Kind::Plugin => format!("lib{stem}.so"),
+        Kind::Host => "plugin_host".to_string(),
         _ => stem.to_string(),
     }
 }
@@ -431,6 +432,11 @@ impl Scratch {
             // Like a shell started in the directory (the commands use $PWD).
             .env("PWD", &self.0)
             .env_remove("LD_PRELOAD");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("LWKT_") {
+                cmd.env_remove(k);
+            }
+        }
         let what = format!("sh -c {script:?} in {}", self.0.display());
         let run = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
         Outcome { what, run }
