@@ -519,3 +519,24 @@ fn the_commands_in_the_examples_comments_build_and_run_them() {
         PLUGIN_SUMMARY,
     ]);
 }
+
+/// README.md shows a complete program, not a fragment: its C block is one
+/// of the examples verbatim, so that the tests above compile and run it.
+#[test]
+fn the_readme_shows_an_example_in_full() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut blocks = readme.split("\n```c\n").skip(1);
+    let block = blocks
+        .next()
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("README.md has no ```c block");
+    let shown = ALL.iter().find(|(rel, _)| {
+        let source = std::fs::read_to_string(root().join("examples").join(rel)).unwrap();
+        source.trim_end() == block.trim_end()
+    });
+    assert!(
+        shown.is_some(),
+        "README.md's C program is not one of examples/ verbatim (it should show \
+         examples/list_walk.c in full):\n{block}"
+    );
+}
