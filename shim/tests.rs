@@ -386,11 +386,14 @@ fn uninit_marks_the_token_dead() {
 // ---- the hooks' parts that a test build can hold ----
 //
 // The hooks stay out of the test build (see lib.rs); their iovec
-// arithmetic does not interpose anything, and is compiled here from the
-// same file.
+// arithmetic and the resolution of libc's functions do not interpose
+// anything, and are compiled here from the same files.
 
 #[path = "hooks/iov.rs"]
 mod iov;
+#[allow(unused_macros)]
+#[path = "hooks/real.rs"]
+mod real;
 
 /// The bytes that `span.transfer` hands to its calls, in order, and how
 /// many calls it made; every call moves all it is given, except that the
@@ -516,4 +519,30 @@ fn iov_request_is_cut_where_the_kernel_cuts() {
         assert_eq!(iov::iov_request(huge[2..].as_ptr(), 1), 5);
         assert_eq!(iov::iov_request(huge.as_ptr(), 0), 0);
     }
+}
+
+#[test]
+fn a_function_that_libc_lacks_resolves_to_the_stand_in() {
+    const NAME: &str = "lwkt_test_no_libc_has_this_function\0";
+    assert_eq!(real::lookup(NAME, None), None);
+    assert_eq!(real::lookup(NAME, Some("GLIBC_2.2.5\0")), None);
+    // No error is left for the program's dlerror().
+    assert!(unsafe { libc::dlerror() }.is_null());
+    let slot = AtomicUsize::new(0);
+    assert_eq!(real::resolve(&slot, NAME, None, 0x5afe), 0x5afe);
+    assert_eq!(slot.load(SeqCst), 0x5afe);
+    assert!(real::was_missing(NAME));
+    // Once resolved, the slot answers.
+    assert_eq!(real::resolve(&slot, NAME, None, 0xdead), 0x5afe);
+}
+
+#[test]
+fn a_function_that_libc_has_resolves_to_libc() {
+    let read = real::lookup("read\0", None).expect("libc's read");
+    assert_eq!(read, libc::read as *const () as usize);
+    let slot = AtomicUsize::new(0);
+    assert_eq!(real::resolve(&slot, "read\0", None, 0x5afe), read);
+    assert!(!real::was_missing("read\0"));
+    // A versioned name (pthread_cond_wait has two versions).
+    assert!(real::lookup("pthread_cond_wait\0", Some("GLIBC_2.3.2\0")).is_some());
 }

@@ -14,7 +14,8 @@
 //!    the sum, as libc alone would (SPEC section 7, no short counts).
 //!
 //! Hooks never allocate, take no lock of ours, and call libc's real function
-//! through a pointer resolved with `dlsym(RTLD_NEXT)` when the library loads.
+//! through a pointer resolved with `dlsym(RTLD_NEXT)` when the library loads
+//! (a function that libc lacks is not hooked: see real.rs).
 //! They are exported unversioned (a versioned hook would not interpose).
 //! Variadic C functions (`fcntl`, `open`, `syscall`) are defined with their
 //! largest argument list: on x86-64 the extra registers are simply unused.
@@ -33,6 +34,12 @@ mod sync;
 pub(crate) mod waiters;
 
 pub use iov::{iov_request, IovSpan, MAX_RW_COUNT};
+
+/// Once the settings are read: under `LWKT_DEBUG`, name the libc functions
+/// that this libc lacks and that are therefore not hooked (real.rs).
+pub fn init_process() {
+    real::announce_missing();
+}
 
 /// Run `call` with the calling thread's tokens released; take them all back
 /// before returning its result, with the `errno` the call left.
