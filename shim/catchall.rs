@@ -31,7 +31,7 @@
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
-use crate::hooks::{self, c_result, fdio, net, process, released, waiters, IovTail, ZERO_TS};
+use crate::hooks::{self, c_result, fdio, net, process, released, waiters, ZERO_TS};
 use crate::{config, sys};
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
@@ -482,13 +482,30 @@ unsafe fn run(nr: i64, mut a: [usize; 6]) -> isize {
                 };
                 c_result(raw([a[0], buf, len, o as usize, 0, 0]))
             };
+            // A negative offset: EINVAL at once (see fdio's AT_POSITION).
+            if at_offset && off < 0 {
+                return raw(a);
+            }
             if matches!(
                 nr,
                 libc::SYS_read | libc::SYS_pread64 | libc::SYS_readv | libc::SYS_preadv
             ) {
                 fdio::read_family(hook, fd, iov, cnt, off, again)
             } else {
-                fdio::write_family(hook, fd, iov, cnt, off, again)
+                // The rest of a write to a stream socket (see write_family).
+                let send = |v: *const libc::iovec, c: c_int| {
+                    let mut m: libc::msghdr = core::mem::zeroed();
+                    m.msg_iov = v as *mut _;
+                    m.msg_iovlen = c as usize;
+                    let flags = libc::MSG_NOSIGNAL as usize;
+                    c_result(sys::syscall3(
+                        libc::SYS_sendmsg,
+                        a[0],
+                        &m as *const _ as usize,
+                        flags,
+                    ))
+                };
+                fdio::write_family(hook, fd, iov, cnt, off, again, send)
             }
         }
         libc::SYS_recvfrom | libc::SYS_recvmsg => {
@@ -518,9 +535,12 @@ unsafe fn run(nr: i64, mut a: [usize; 6]) -> isize {
                     a[5],
                 ])
             };
-            let rest =
-                |done: usize| c_result(raw([a[0], a[1] + done, a[2] - done, a[3], a[4], a[5]]));
-            net::transmit(hook, fd, a[2], probe, blocking, rest)
+            let rest = |from: usize, to: usize| {
+                let fl = net::rest_flags(flags) as usize;
+                raw([a[0], a[1] + from, to - from, fl, a[4], a[5]]).max(0) as usize
+            };
+            let request = || a[2].min(hooks::MAX_RW_COUNT);
+            net::transmit(hook, fd, probe, request, blocking, rest)
         }
         libc::SYS_sendmsg => {
             let flags = a[2] as c_int;
@@ -528,21 +548,16 @@ unsafe fn run(nr: i64, mut a: [usize; 6]) -> isize {
             if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
                 return raw(a);
             }
-            let m = &*msg;
-            let total = hooks::iov_total(m.msg_iov, m.msg_iovlen);
             let probe = || raw([a[0], a[1], (flags | libc::MSG_DONTWAIT) as usize, 0, 0, 0]);
-            let rest = |done: usize| match IovTail::new(m.msg_iov, m.msg_iovlen, done) {
-                Some(tail) => {
-                    let mut m2: libc::msghdr = *m;
-                    m2.msg_iov = tail.as_ptr() as *mut _;
-                    m2.msg_iovlen = tail.len;
-                    m2.msg_control = core::ptr::null_mut();
-                    m2.msg_controllen = 0;
-                    c_result(raw([a[0], &m2 as *const _ as usize, a[2], 0, 0, 0]))
-                }
-                None => 0,
+            // `msg` is read only after the kernel accepted it.
+            let request = || hooks::iov_request((*msg).msg_iov, (*msg).msg_iovlen);
+            let rest = |from: usize, to: usize| {
+                let fl = net::rest_flags(flags) as usize;
+                net::send_span(&*msg, from, to, |part| {
+                    raw([a[0], part as *const _ as usize, fl, 0, 0, 0])
+                })
             };
-            net::transmit(hook, fd, total, probe, blocking, rest)
+            net::transmit(hook, fd, probe, request, blocking, rest)
         }
         libc::SYS_accept | libc::SYS_accept4 | libc::SYS_connect => {
             if hooks::nonblocking(fd) {

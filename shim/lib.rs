@@ -54,4 +54,6 @@ fn init() {
     catchall::init_process();
     #[cfg(not(test))]
     config::announce(catchall::on(), catchall::why_off());
+    #[cfg(not(test))]
+    hooks::init_process();
 }

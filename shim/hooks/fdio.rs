@@ -11,7 +11,8 @@ use core::ffi::{c_char, c_int, c_void};
 use libc::{iovec, mode_t, off_t, size_t, ssize_t};
 
 use super::{
-    c_result, held, holding, iov_total, more_on_disk, nonblocking, released, IovTail, Probe,
+    c_result, continues_after_part, held, holding, iov_request, is_socket, more_on_disk,
+    nonblocking, released, IovSpan, Probe,
 };
 use crate::sys;
 
@@ -42,6 +43,8 @@ mod real {
 }
 
 /// Offset argument meaning "at the file position" for preadv2/pwritev2.
+/// A positional call (`pread`, `pwritev`, ...) with a negative offset is
+/// therefore never probed: libc fails it with EINVAL at once.
 const AT_POSITION: off_t = -1;
 
 /// The read family. `real(iov, cnt, off)` runs libc's call on (part of) the
@@ -77,10 +80,15 @@ pub(crate) unsafe fn read_family(
         r => Probe::Done(r),
     };
     match probe {
-        Probe::Done(n)
-            if n > 0 && (n as usize) < iov_total(iov, cnt as usize) && more_on_disk(fd, off, n) =>
-        {
-            finish_blocking(hook, iov, cnt, off, n, &real)
+        // Short is final for pipes, sockets and terminals; a disk file
+        // goes on to what the blocking read would have fetched.
+        Probe::Done(n) if n > 0 => {
+            let want = iov_request(iov, cnt as usize);
+            if (n as usize) < want && more_on_disk(fd, off, n) {
+                finish_blocking(hook, iov, cnt, off, n as usize, want, &real)
+            } else {
+                n
+            }
         }
         Probe::Done(n) => c_result(n),
         Probe::Direct => real(iov, cnt, off),
@@ -88,36 +96,42 @@ pub(crate) unsafe fn read_family(
     }
 }
 
-/// `done` bytes went through without blocking; move the rest the blocking
-/// way and report the sum, as the single blocking call would have.
+/// `done` of the `want` bytes went through without blocking; move the rest
+/// the blocking way, walking the caller's own array, and report the sum,
+/// as the single blocking call would have. A failure after that part is
+/// not reported, as the kernel reports none after a partial transfer.
 unsafe fn finish_blocking(
     hook: &'static str,
     iov: *const iovec,
     cnt: c_int,
     off: off_t,
-    done: isize,
+    done: usize,
+    want: usize,
     real: &impl Fn(*const iovec, c_int, off_t) -> ssize_t,
 ) -> ssize_t {
-    let Some(tail) = IovTail::new(iov, cnt as usize, done as usize) else {
-        return done;
-    };
-    let next_off = if off < 0 {
-        AT_POSITION
-    } else {
-        off + done as off_t
-    };
+    let rest = IovSpan::new(iov, cnt as usize, done, want);
     let saved = sys::errno();
-    let more = released(hook, || real(tail.as_ptr(), tail.len as c_int, next_off));
-    if more < 0 {
-        // Like a blocking call interrupted after a partial transfer.
-        sys::set_errno(saved);
-        return done;
-    }
-    done + more
+    let more = released(hook, || {
+        rest.transfer(|v, c, moved| {
+            let at = if off < 0 {
+                AT_POSITION
+            } else {
+                off + (done + moved) as off_t
+            };
+            real(v, c as c_int, at)
+        })
+    });
+    sys::set_errno(saved);
+    (done + more) as ssize_t
 }
 
-/// The write family, like `read_family`; a short non-blocking write on a
-/// blocking descriptor is always completed.
+/// The write family, like `read_family`. A non-blocking write that took
+/// part of the data on a blocking descriptor does not decide the call: the
+/// rest follows the blocking way (`send(vector, count)` for a stream
+/// socket: `sendmsg` with `MSG_NOSIGNAL`, since the one blocking call,
+/// having sent part, would not raise SIGPIPE). A pipe write of at most
+/// `PIPE_BUF` bytes is never split: the kernel's probe writes all of it or
+/// nothing.
 pub(crate) unsafe fn write_family(
     hook: &'static str,
     fd: c_int,
@@ -125,6 +139,7 @@ pub(crate) unsafe fn write_family(
     cnt: c_int,
     off: off_t,
     real: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
+    send: impl Fn(*const iovec, c_int) -> ssize_t,
 ) -> ssize_t {
     let r = sys::syscall6(
         libc::SYS_pwritev2,
@@ -135,25 +150,40 @@ pub(crate) unsafe fn write_family(
         0,
         libc::RWF_NOWAIT as usize,
     );
-    let total = iov_total(iov, cnt as usize);
-    if r >= 0 && r as usize == total {
-        return r;
-    }
-    if r > 0 || r == -(libc::EAGAIN as isize) {
+    if r == -(libc::EAGAIN as isize) {
         if nonblocking(fd) {
-            return if r > 0 { r } else { real(iov, cnt, off) };
-        }
-        if r > 0 {
-            return finish_blocking(hook, iov, cnt, off, r, &real);
+            return real(iov, cnt, off);
         }
         return released(hook, || real(iov, cnt, off));
     }
     if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) {
         return released(hook, || real(iov, cnt, off));
     }
-    // A final error (EBADF, EPIPE, ...): the same one libc would give; not
-    // repeated, so that a SIGPIPE is not raised twice.
-    c_result(r)
+    if r < 0 {
+        // A final error (EBADF, EPIPE, ...): the same one libc would give;
+        // not repeated, so that a SIGPIPE is not raised twice.
+        return c_result(r);
+    }
+    let want = iov_request(iov, cnt as usize);
+    if r as usize >= want || nonblocking(fd) || !continues_after_part(fd) {
+        return r;
+    }
+    if r == 0 {
+        return released(hook, || real(iov, cnt, off));
+    }
+    if is_socket(fd) {
+        let rest = IovSpan::new(iov, cnt as usize, r as usize, want);
+        let saved = sys::errno();
+        let more = released(hook, || rest.transfer(|v, c, _| send(v, c as c_int)));
+        sys::set_errno(saved);
+        return r + more as isize;
+    }
+    finish_blocking(hook, iov, cnt, off, r as usize, want, &real)
+}
+
+/// The rest of a write to a stream socket, through libc's `sendmsg`.
+fn send_nosignal(fd: c_int) -> impl Fn(*const iovec, c_int) -> ssize_t {
+    move |v, c| unsafe { super::net::send_vector(fd, v, c as usize) }
 }
 
 fn one(buf: *const c_void, n: size_t) -> iovec {
@@ -188,7 +218,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 #[no_mangle]
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
     let f = real::pread::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, buf, n, off);
     }
     held(move || {
@@ -201,7 +231,7 @@ pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_
 #[no_mangle]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t {
     let f = real::pread64::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, buf, n, off);
     }
     held(move || {
@@ -214,7 +244,7 @@ pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: of
 #[no_mangle]
 pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
     let f = real::preadv::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, iov, cnt, off);
     }
     held(move || read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
@@ -223,7 +253,7 @@ pub unsafe extern "C" fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: o
 #[no_mangle]
 pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
     let f = real::preadv64::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, iov, cnt, off);
     }
     held(move || read_family("preadv", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
@@ -236,9 +266,16 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
         return f(fd, buf, n);
     }
     held(move || {
-        write_family("write", fd, &one(buf, n), 1, AT_POSITION, |v, _, _| {
-            f(fd, (*v).iov_base, (*v).iov_len)
-        })
+        let real = |v: *const iovec, _, _| f(fd, (*v).iov_base, (*v).iov_len);
+        write_family(
+            "write",
+            fd,
+            &one(buf, n),
+            1,
+            AT_POSITION,
+            real,
+            send_nosignal(fd),
+        )
     })
 }
 
@@ -248,42 +285,46 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssi
     if !holding() {
         return f(fd, iov, cnt);
     }
-    held(move || write_family("writev", fd, iov, cnt, AT_POSITION, |v, c, _| f(fd, v, c)))
+    held(move || {
+        let real = |v, c, _| f(fd, v, c);
+        write_family("writev", fd, iov, cnt, AT_POSITION, real, send_nosignal(fd))
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
     let f = real::pwrite::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, buf, n, off);
     }
     held(move || {
-        write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
-            f(fd, (*v).iov_base, (*v).iov_len, o)
-        })
+        let real = |v: *const iovec, _, o| f(fd, (*v).iov_base, (*v).iov_len, o);
+        write_family("pwrite", fd, &one(buf, n), 1, off, real, send_nosignal(fd))
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t {
     let f = real::pwrite64::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, buf, n, off);
     }
     held(move || {
-        write_family("pwrite", fd, &one(buf, n), 1, off, |v, _, o| {
-            f(fd, (*v).iov_base, (*v).iov_len, o)
-        })
+        let real = |v: *const iovec, _, o| f(fd, (*v).iov_base, (*v).iov_len, o);
+        write_family("pwrite", fd, &one(buf, n), 1, off, real, send_nosignal(fd))
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t {
     let f = real::pwritev::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, iov, cnt, off);
     }
-    held(move || write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
+    held(move || {
+        let real = |v, c, o| f(fd, v, c, o);
+        write_family("pwritev", fd, iov, cnt, off, real, send_nosignal(fd))
+    })
 }
 
 #[no_mangle]
@@ -294,10 +335,13 @@ pub unsafe extern "C" fn pwritev64(
     off: off_t,
 ) -> ssize_t {
     let f = real::pwritev64::get();
-    if !holding() {
+    if !holding() || off < 0 {
         return f(fd, iov, cnt, off);
     }
-    held(move || write_family("pwritev", fd, iov, cnt, off, |v, c, o| f(fd, v, c, o)))
+    held(move || {
+        let real = |v, c, o| f(fd, v, c, o);
+        write_family("pwritev", fd, iov, cnt, off, real, send_nosignal(fd))
+    })
 }
 
 /// Is `path` a FIFO that this open may wait on? Opening a FIFO read-only or

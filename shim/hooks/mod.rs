@@ -9,10 +9,13 @@
 //!    If it completes, the thread keeps its tokens (SPEC S3).
 //! 3. Otherwise the thread's tokens are released, libc's call runs, and the
 //!    tokens are taken back before returning libc's result and `errno`
-//!    (SPEC S2).
+//!    (SPEC S2). A probe that did only part of the work (some of a write)
+//!    does not decide the call: the rest runs this way and the call returns
+//!    the sum, as libc alone would (SPEC section 7, no short counts).
 //!
 //! Hooks never allocate, take no lock of ours, and call libc's real function
-//! through a pointer resolved with `dlsym(RTLD_NEXT)` when the library loads.
+//! through a pointer resolved with `dlsym(RTLD_NEXT)` when the library loads
+//! (a function that libc lacks is not hooked: see real.rs).
 //! They are exported unversioned (a versioned hook would not interpose).
 //! Variadic C functions (`fcntl`, `open`, `syscall`) are defined with their
 //! largest argument list: on x86-64 the extra registers are simply unused.
@@ -23,11 +26,20 @@ use crate::thread;
 #[macro_use]
 mod real;
 pub(crate) mod fdio;
+mod iov;
 pub(crate) mod net;
 pub(crate) mod process;
 mod signals;
 mod sync;
 pub(crate) mod waiters;
+
+pub use iov::{iov_request, IovSpan, MAX_RW_COUNT};
+
+/// Once the settings are read: under `LWKT_DEBUG`, name the libc functions
+/// that this libc lacks and that are therefore not hooked (real.rs).
+pub fn init_process() {
+    real::announce_missing();
+}
 
 /// Run `call` with the calling thread's tokens released; take them all back
 /// before returning its result, with the `errno` the call left.
@@ -112,51 +124,38 @@ pub fn more_on_disk(fd: i32, off: i64, n: isize) -> bool {
     pos >= 0 && pos < st.st_size
 }
 
-/// An `iovec` array with its first `skip` bytes dropped, in a fixed stack
-/// buffer (hooks do not allocate). None when the array is too long.
-pub struct IovTail {
-    buf: [libc::iovec; IovTail::MAX],
-    pub len: usize,
+/// After a blocking send or write moved part of its data without waiting,
+/// would the blocking call have gone on with the rest? Yes for pipes,
+/// files, terminals and stream sockets; never for a socket of messages
+/// (datagram, seqpacket): one message is never split.
+pub fn continues_after_part(fd: i32) -> bool {
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let r = unsafe { sys::syscall3(libc::SYS_fstat, fd as usize, &mut st as *mut _ as usize, 0) };
+    if r != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return r == 0;
+    }
+    let mut ty: i32 = 0;
+    let mut len = core::mem::size_of::<i32>() as libc::socklen_t;
+    let r = unsafe {
+        sys::syscall6(
+            libc::SYS_getsockopt,
+            fd as usize,
+            libc::SOL_SOCKET as usize,
+            libc::SO_TYPE as usize,
+            &mut ty as *mut i32 as usize,
+            &mut len as *mut libc::socklen_t as usize,
+            0,
+        )
+    };
+    r == 0 && ty == libc::SOCK_STREAM
 }
 
-impl IovTail {
-    pub const MAX: usize = 64;
-
-    pub unsafe fn new(iov: *const libc::iovec, cnt: usize, mut skip: usize) -> Option<IovTail> {
-        if cnt > Self::MAX {
-            return None;
-        }
-        let mut t = IovTail {
-            buf: [libc::iovec {
-                iov_base: core::ptr::null_mut(),
-                iov_len: 0,
-            }; Self::MAX],
-            len: 0,
-        };
-        for i in 0..cnt {
-            let v = *iov.add(i);
-            if skip >= v.iov_len {
-                skip -= v.iov_len;
-                continue;
-            }
-            t.buf[t.len] = libc::iovec {
-                iov_base: (v.iov_base as *mut u8).add(skip) as *mut _,
-                iov_len: v.iov_len - skip,
-            };
-            skip = 0;
-            t.len += 1;
-        }
-        Some(t)
-    }
-
-    pub fn as_ptr(&self) -> *const libc::iovec {
-        self.buf.as_ptr()
-    }
-}
-
-/// Total length of an iovec array.
-pub unsafe fn iov_total(iov: *const libc::iovec, cnt: usize) -> usize {
-    (0..cnt).map(|i| (*iov.add(i)).iov_len).sum()
+/// Is `fd` a socket? (A stream socket's continued send must not raise the
+/// SIGPIPE that the one blocking call, having sent part, would not.)
+pub fn is_socket(fd: i32) -> bool {
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let r = unsafe { sys::syscall3(libc::SYS_fstat, fd as usize, &mut st as *mut _ as usize, 0) };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
 }
 
 /// A timespec of zero (the "do not wait" timeout of the probes).

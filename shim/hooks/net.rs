@@ -3,9 +3,12 @@
 //! non-blocking).
 
 use core::ffi::{c_int, c_uint, c_void};
-use libc::{mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
+use libc::{iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
-use super::{c_result, held, holding, iov_total, nonblocking, released, IovTail};
+use super::{
+    c_result, continues_after_part, held, holding, iov_request, nonblocking, released, IovSpan,
+    MAX_RW_COUNT,
+};
 use crate::sys;
 
 mod real {
@@ -49,35 +52,79 @@ pub(crate) unsafe fn receive(
     c_result(r)
 }
 
-/// send, sendto, sendmsg. A stream socket may take part of the data
-/// without waiting; the blocking call would have sent the rest, so
-/// `rest(done)` sends the rest the blocking way.
+/// send, sendto, sendmsg. On a blocking stream socket, a send that took
+/// part of the data without waiting does not decide the call: the blocking
+/// call would have sent the rest, so `rest(from, to)` sends bytes
+/// `[from, to)` the blocking way and says how many went. A socket of
+/// messages never gets here with part of one: its probe sends the whole
+/// message or nothing. `request()` is the bytes asked for, read only once
+/// the kernel accepted the arguments.
 pub(crate) unsafe fn transmit(
     hook: &'static str,
     fd: c_int,
-    total: usize,
     probe: impl Fn() -> isize,
+    request: impl Fn() -> usize,
     real: impl Fn() -> ssize_t,
-    rest: impl Fn(usize) -> ssize_t,
+    rest: impl Fn(usize, usize) -> usize,
 ) -> ssize_t {
     let r = probe();
-    if r == EAGAIN || (r >= 0 && (r as usize) < total) {
-        if nonblocking(fd) {
-            return if r >= 0 { r } else { real() };
-        }
-        if r <= 0 {
-            return released(hook, real);
-        }
-        let saved = sys::errno();
-        let more = released(hook, || rest(r as usize));
-        if more < 0 {
-            sys::set_errno(saved);
-            return r;
-        }
-        return r + more;
+    if r == EAGAIN {
+        return if nonblocking(fd) {
+            real()
+        } else {
+            released(hook, real)
+        };
     }
-    // Sent, or a final error (EPIPE's SIGPIPE is not raised twice).
-    c_result(r)
+    if r < 0 {
+        // A final error (EPIPE's SIGPIPE is not raised twice).
+        return c_result(r);
+    }
+    let want = request();
+    if r as usize >= want || nonblocking(fd) || !continues_after_part(fd) {
+        return r;
+    }
+    if r == 0 {
+        return released(hook, real);
+    }
+    let saved = sys::errno();
+    let more = released(hook, || rest(r as usize, want));
+    sys::set_errno(saved);
+    r + more as isize
+}
+
+/// The flags of the rest of a send: having sent part, the one blocking
+/// call would not raise SIGPIPE on a closed peer; neither may its rest.
+pub(crate) fn rest_flags(flags: c_int) -> c_int {
+    flags | libc::MSG_NOSIGNAL
+}
+
+/// Bytes `[from, to)` of the data of message `m`, through `send(part)`
+/// one part of the caller's vector at a time (see `IovSpan`): how many
+/// went. The ancillary data went with the first part.
+pub(crate) unsafe fn send_span(
+    m: &msghdr,
+    from: usize,
+    to: usize,
+    send: impl Fn(&msghdr) -> isize,
+) -> usize {
+    let span = IovSpan::new(m.msg_iov, m.msg_iovlen, from, to);
+    span.transfer(|v, cnt, _| {
+        let mut part: msghdr = *m;
+        part.msg_iov = v as *mut iovec;
+        part.msg_iovlen = cnt;
+        part.msg_control = core::ptr::null_mut();
+        part.msg_controllen = 0;
+        send(&part)
+    })
+}
+
+/// Send a vector on a stream socket, blocking, without SIGPIPE: the rest
+/// of a `write`/`writev` that sent part without waiting.
+pub(crate) unsafe fn send_vector(fd: c_int, iov: *const iovec, cnt: usize) -> ssize_t {
+    let mut m: msghdr = core::mem::zeroed();
+    m.msg_iov = iov as *mut iovec;
+    m.msg_iovlen = cnt;
+    real::sendmsg::get()(fd, &m, libc::MSG_NOSIGNAL)
 }
 
 #[no_mangle]
@@ -217,15 +264,12 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
             let fl = (flags | libc::MSG_DONTWAIT) as usize;
             sys::syscall6(libc::SYS_sendto, fd as usize, buf as usize, n, fl, 0, 0)
         };
-        let rest = |done: usize| {
-            f(
-                fd,
-                (buf as *const u8).add(done) as *const c_void,
-                n - done,
-                flags,
-            )
+        let rest = |from: usize, to: usize| {
+            let part = (buf as *const u8).add(from) as *const c_void;
+            f(fd, part, to - from, rest_flags(flags)).max(0) as usize
         };
-        transmit("send", fd, n, probe, || f(fd, buf, n, flags), rest)
+        let request = || n.min(MAX_RW_COUNT);
+        transmit("send", fd, probe, request, || f(fd, buf, n, flags), rest)
     })
 }
 
@@ -258,24 +302,13 @@ pub unsafe extern "C" fn sendto(
                 len as usize,
             )
         };
-        let rest = |done: usize| {
-            f(
-                fd,
-                (buf as *const u8).add(done) as *const c_void,
-                n - done,
-                flags,
-                addr,
-                len,
-            )
+        let rest = |from: usize, to: usize| {
+            let part = (buf as *const u8).add(from) as *const c_void;
+            f(fd, part, to - from, rest_flags(flags), addr, len).max(0) as usize
         };
-        transmit(
-            "sendto",
-            fd,
-            n,
-            probe,
-            || f(fd, buf, n, flags, addr, len),
-            rest,
-        )
+        let request = || n.min(MAX_RW_COUNT);
+        let real = || f(fd, buf, n, flags, addr, len);
+        transmit("sendto", fd, probe, request, real, rest)
     })
 }
 
@@ -289,8 +322,6 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
             return f(fd, msg, flags);
         }
-        let m = &*msg;
-        let total = iov_total(m.msg_iov, m.msg_iovlen);
         let probe = || {
             sys::syscall3(
                 libc::SYS_sendmsg,
@@ -299,19 +330,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                 (flags | libc::MSG_DONTWAIT) as usize,
             )
         };
-        let rest = |done: usize| match IovTail::new(m.msg_iov, m.msg_iovlen, done) {
-            Some(tail) => {
-                // The ancillary data went with the first part.
-                let mut m2: msghdr = *m;
-                m2.msg_iov = tail.as_ptr() as *mut _;
-                m2.msg_iovlen = tail.len;
-                m2.msg_control = core::ptr::null_mut();
-                m2.msg_controllen = 0;
-                f(fd, &m2, flags)
-            }
-            None => 0,
+        // `msg` is read only after the kernel accepted it.
+        let request = || iov_request((*msg).msg_iov, (*msg).msg_iovlen);
+        let rest = |from: usize, to: usize| {
+            send_span(&*msg, from, to, |part| f(fd, part, rest_flags(flags)))
         };
-        transmit("sendmsg", fd, total, probe, || f(fd, msg, flags), rest)
+        transmit("sendmsg", fd, probe, request, || f(fd, msg, flags), rest)
     })
 }
 

@@ -266,7 +266,8 @@ pub unsafe extern "C" fn epoll_pwait2(
         return f(epfd, ev, max, ts, mask);
     }
     held(move || {
-        if is_zero_ts(ts) {
+        // A libc without epoll_pwait2 (before 2.35): not hooked, ENOSYS.
+        if is_zero_ts(ts) || !real::epoll_pwait2::present() {
             return f(epfd, ev, max, ts, mask);
         }
         let zero = ZERO_TS;
