@@ -7,7 +7,12 @@
 //! nanosleep, pthread_mutex_lock, ...) go through the shim's hooks, as a C
 //! program's would.
 
-use crate::{api, seed, table};
+mod locks;
+mod seed;
+mod table;
+mod timeline;
+
+use locks as api;
 use std::thread;
 use std::time::{Duration, Instant};
 

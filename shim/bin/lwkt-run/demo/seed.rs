@@ -10,9 +10,9 @@
 //! waiting for T2 (and T1 can only become free while A waits), and every
 //! wait has a deadline, so the demonstration cannot hang.
 
-use crate::api::{self, Guarded, Token};
-use crate::demo::{spin_until, DEADLINE};
-use crate::timeline::Timeline;
+use super::locks::{self as api, Guarded, Token};
+use super::timeline::Timeline;
+use super::{spin_until, DEADLINE};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::thread;
 use std::time::{Duration, Instant};

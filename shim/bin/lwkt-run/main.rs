@@ -7,11 +7,7 @@
 //! directory, or in the `lib` directory of the prefix it is installed in),
 //! and puts it in front of `LD_PRELOAD`.
 
-mod api;
 mod demo;
-mod seed;
-mod table;
-mod timeline;
 
 use std::env;
 use std::ffi::{OsStr, OsString};

@@ -2,8 +2,8 @@
 //! scenario runs once with a token and once with a pthread mutex, and the
 //! cell shows the verdict with what was measured under it.
 
-use crate::api::{self, Kind, Lock};
-use crate::demo::{poll_until, spin_until, DEADLINE};
+use super::locks::{self as api, Kind, Lock};
+use super::{poll_until, spin_until, DEADLINE};
 use std::ffi::c_int;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
