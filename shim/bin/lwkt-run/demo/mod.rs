@@ -12,7 +12,6 @@ mod seed;
 mod table;
 mod timeline;
 
-use locks as api;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -58,10 +57,10 @@ const HOOKS: [(&std::ffi::CStr, &str); 5] = [
 ];
 
 fn header() {
-    let lib = api::library_path().unwrap_or_else(|| "?".into());
+    let lib = locks::library_path().unwrap_or_else(|| "?".into());
     let hooked: Vec<&str> = HOOKS
         .iter()
-        .filter(|(c, _)| api::hooked(c))
+        .filter(|(c, _)| locks::hooked(c))
         .map(|(_, n)| *n)
         .collect();
     println!("lwkt: DragonFly BSD serializing tokens, compared with pthread mutexes");
@@ -87,7 +86,7 @@ fn header() {
 /// Run the demonstration and exit: 0 when everything went as SPEC section 1
 /// says, 1 otherwise.
 pub fn run() -> ! {
-    if let Err(name) = api::load() {
+    if let Err(name) = locks::load() {
         eprintln!("lwkt-run: the demonstration needs liblwkt.so preloaded ({name} not found); run `lwkt-run` with no arguments");
         std::process::exit(127);
     }
