@@ -216,9 +216,10 @@ pub struct Library {
     handle: *mut c_void,
 }
 
-// A dlopen handle (or RTLD_DEFAULT) is valid in every thread until
-// dlclose, which is never called.
+// SAFETY: a dlopen handle (or RTLD_DEFAULT) is valid in every thread
+// until dlclose, which is never called; dlsym may be called from any.
 unsafe impl Send for Library {}
+// SAFETY: as for Send.
 unsafe impl Sync for Library {}
 
 impl Library {

@@ -11,6 +11,10 @@
 //! `library`, and the exec below); both reach liblwkt.so only through the
 //! mirror of include/lwkt.h, shim/mirror/lwkt_h.rs.
 
+// The library's rules for unsafe code hold here too.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod cli;
 mod demo;
 mod library;

@@ -40,8 +40,10 @@ pub fn hooked(name: &CStr) -> bool {
 /// once it has been used.
 pub struct Token(UnsafeCell<LwktToken>);
 
-// The library synchronizes every access to the token's fields.
+// SAFETY: only the library touches the token's fields, and it
+// synchronizes every access (atomics) across threads.
 unsafe impl Sync for Token {}
+// SAFETY: as for Sync; the token belongs to no thread.
 unsafe impl Send for Token {}
 
 impl Token {
@@ -49,6 +51,8 @@ impl Token {
     /// demonstration leaves stuck may still refer to it).
     pub fn leak(name: &'static CStr) -> &'static Token {
         let t: &'static Token = Box::leak(Box::new(Token(UnsafeCell::new(LwktToken::FREE))));
+        // SAFETY: a fresh token that never moves (leaked box); `name` is a
+        // static string, so it outlives the token as lwkt.h requires.
         unsafe { (api().token_init)(t.0.get(), name.as_ptr()) };
         t
     }
@@ -56,28 +60,37 @@ impl Token {
     /// `lwkt_gettoken`: if another thread holds it, the caller's other
     /// tokens are released while it waits.
     pub fn get(&self) {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().gettoken)(self.0.get()) }
     }
 
     /// `lwkt_reltoken`: the caller's most recent reference must be this.
     pub fn rel(&self) {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().reltoken)(self.0.get()) }
     }
 
     /// `lwkt_cnttoken`: references the calling thread holds.
     pub fn count(&self) -> i32 {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().cnttoken)(self.0.get()) }
     }
 
     /// `lwkt_token_lost_since`: did another thread take this token (which
     /// the caller holds) since `mark`?
     pub fn lost_since(&self, mark: u64) -> bool {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().token_lost_since)(self.0.get(), mark) != 0 }
     }
 }
 
 /// `lwkt_mark`: a point in the calling thread's history.
 pub fn mark() -> u64 {
+    // SAFETY: lwkt_mark takes nothing and only reads the caller's state.
     unsafe { (api().mark)() }
 }
 
@@ -85,7 +98,10 @@ pub fn mark() -> u64 {
 /// shim's hooks, which pass it straight on: the caller holds no token).
 pub struct Mutex(UnsafeCell<libc::pthread_mutex_t>);
 
+// SAFETY: a pthread mutex is made to be shared between threads; it never
+// moves (leaked box).
 unsafe impl Sync for Mutex {}
+// SAFETY: as for Sync.
 unsafe impl Send for Mutex {}
 
 impl Mutex {
@@ -96,11 +112,13 @@ impl Mutex {
     }
 
     pub fn lock(&self) {
+        // SAFETY: an initialised mutex that never moves.
         let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
         assert_eq!(rc, 0, "pthread_mutex_lock");
     }
 
     pub fn unlock(&self) {
+        // SAFETY: an initialised mutex, locked by this thread.
         let rc = unsafe { libc::pthread_mutex_unlock(self.0.get()) };
         assert_eq!(rc, 0, "pthread_mutex_unlock");
     }
@@ -156,6 +174,8 @@ impl Lock {
 /// Data that a lock protects: the code that touches it holds the lock.
 pub struct Guarded<T>(UnsafeCell<T>);
 
+// SAFETY: every access goes through `get`, whose callers hold the lock
+// that protects the data (see there).
 unsafe impl<T: Send> Sync for Guarded<T> {}
 
 impl<T> Guarded<T> {
@@ -168,6 +188,7 @@ impl<T> Guarded<T> {
     /// unprotected control runs, wants the data race on purpose).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get(&self) -> &mut T {
-        &mut *self.0.get()
+        // SAFETY: the caller holds the lock (this function's contract).
+        unsafe { &mut *self.0.get() }
     }
 }

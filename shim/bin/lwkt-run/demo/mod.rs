@@ -92,6 +92,7 @@ pub fn run() -> ! {
     }
     // Rust ignores SIGPIPE, so `lwkt-run | head` would end in a panic; die
     // quietly of the signal instead, as a C program does.
+    // SAFETY: restoring a default disposition; no handler of ours is involved.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let start = Instant::now();
     header();

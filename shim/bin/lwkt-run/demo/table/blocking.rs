@@ -35,6 +35,7 @@ struct Blocked {
 
 /// Set the calling thread's nice value; the value it has afterwards.
 fn set_nice(nice: c_int) -> c_int {
+    // SAFETY: plain system calls on this thread; errno is this thread's.
     unsafe {
         let tid = libc::gettid() as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, nice);

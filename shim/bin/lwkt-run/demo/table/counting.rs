@@ -22,19 +22,25 @@ struct Counting {
 
 /// The CPUs this process may run on.
 fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a cpu_set_t of zeros is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the set and its size, written by the kernel.
     if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
         return vec![];
     }
     (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: c < CPU_SETSIZE, within the set.
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
         .collect()
 }
 
 /// Run the calling thread on `cpu` only.
 fn pin_to(cpu: usize) -> bool {
+    // SAFETY: a cpu_set_t of zeros is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: cpu came from allowed_cpus, so it is < CPU_SETSIZE.
     unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the set and its size, read by the kernel.
     unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) == 0 }
 }
 
@@ -78,6 +84,7 @@ fn counting(lock: Option<Lock>, threads: usize, pin: Option<usize>, run_for: Dur
                     }
                     done += 1;
                     if done.is_multiple_of(256) {
+                        // SAFETY: no arguments; it only returns a number.
                         let cpu = unsafe { libc::sched_getcpu() };
                         if (0..64).contains(&cpu) {
                             cpus |= 1 << cpu;

@@ -21,9 +21,11 @@ extern "C" fn on_signal(_: c_int) {
 }
 
 fn install_handler() {
+    // SAFETY: a sigaction of zeros is valid (no flags, empty mask).
     let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
     sa.sa_sigaction = on_signal as *const () as usize;
     sa.sa_flags = libc::SA_RESTART;
+    // SAFETY: the handler only touches atomics (async-signal-safe).
     unsafe {
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
@@ -52,6 +54,7 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
     SIGNALS_INSIDE.store(0, SeqCst);
     let holder = spawn("holder", move || {
         s.holder
+            // SAFETY: no arguments; it only returns the thread's handle.
             .store(unsafe { libc::pthread_self() } as u64, SeqCst);
         lock.lock();
         HOLDER_INSIDE.store(true, SeqCst);
@@ -83,6 +86,8 @@ fn preempted(lock: Lock, hold: Duration) -> Preempted {
     poll_until(|| HOLDER_INSIDE.load(SeqCst), DEADLINE);
     let end = Instant::now() + DEADLINE;
     while HOLDER_INSIDE.load(SeqCst) && Instant::now() < end {
+        // SAFETY: the holder thread is alive: it waits for stop_signals
+        // before it returns.
         unsafe { libc::pthread_kill(s.holder.load(SeqCst) as libc::pthread_t, libc::SIGUSR1) };
         thread::sleep(Duration::from_millis(1));
     }
