@@ -228,7 +228,7 @@ fn pool(c: &mut Criterion) {
     let object = Box::new([0u64; 8]);
     let p: *const std::ffi::c_void = (&*object as *const [u64; 8]).cast();
     g.bench_function("lookup", |b| {
-        b.iter(|| unsafe { black_box((l.pool_lookup)(black_box(p))) })
+        b.iter(|| unsafe { black_box((l.token_pool_lookup)(black_box(p))) })
     });
     g.bench_function("getpooltoken_pair", |b| {
         b.iter(|| unsafe {

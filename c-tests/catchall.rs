@@ -1,7 +1,8 @@
 //! A Rust program under the shim (SPEC section 4): c-tests/catchall_rust/
 //! main.rs, compiled here with a bare `rustc` (no crates) and run with
 //! `LD_PRELOAD=liblwkt.so`. It gets the token functions through
-//! `dlsym(RTLD_DEFAULT, ...)` and shows that `std::thread::sleep`,
+//! `dlsym(RTLD_DEFAULT, ...)` (shim/mirror/lwkt_h.rs, which it includes
+//! by path) and shows that `std::thread::sleep`,
 //! `std::sync::Mutex::lock` and a raw `syscall` instruction (a futex wait)
 //! each release the tokens of a thread blocked in them, and return holding
 //! them again (see the program's own comment for how that is proved).

@@ -13,19 +13,23 @@
 // Each bench binary uses a part of this module.
 #![allow(dead_code)]
 
+#[path = "../../shim/mirror/lwkt_h.rs"]
+mod lwkt_h;
+
+use lwkt_h::{Api, Library, LwktToken};
 use std::cell::UnsafeCell;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// `struct lwkt_token` of include/lwkt.h (40 bytes). Zero-filled it is a
-/// valid, free token. Each one gets its own cache line, as a token in a
-/// real program's hot structure would, so that neighbours do not share it.
+/// `struct lwkt_token` of include/lwkt.h, zero-filled: a valid, free
+/// token. Each one gets its own cache line, as a token in a real program's
+/// hot structure would, so that neighbours do not share it.
 #[repr(C, align(64))]
-pub struct Token(UnsafeCell<[u64; 5]>);
+pub struct Token(UnsafeCell<LwktToken>);
 
 // The library synchronizes every access to the token's fields.
 unsafe impl Sync for Token {}
@@ -33,23 +37,17 @@ unsafe impl Send for Token {}
 
 impl Token {
     pub fn new() -> Box<Token> {
-        Box::new(Token(UnsafeCell::new([0; 5])))
+        Box::new(Token(UnsafeCell::new(LwktToken::FREE)))
     }
-    pub fn ptr(&self) -> *mut c_void {
-        self.0.get().cast()
+    pub fn ptr(&self) -> *mut LwktToken {
+        self.0.get()
     }
 }
 
-type TokFn = unsafe extern "C" fn(*mut c_void);
-
-/// The functions of liblwkt.so that the benches call, as found in it.
+/// liblwkt.so as the benches use it: the token API (`l.gettoken`, through
+/// `Deref`) and the shim's hooks, all found in that one object.
 pub struct Lwkt {
-    pub gettoken: TokFn,
-    pub gettoken_shared: TokFn,
-    pub reltoken: TokFn,
-    pub pool_lookup: unsafe extern "C" fn(*const c_void) -> *mut c_void,
-    pub getpooltoken: unsafe extern "C" fn(*const c_void) -> *mut c_void,
-    pub relpooltoken: unsafe extern "C" fn(*const c_void),
+    api: Api,
     /// The shim's hooks (libc's names, the shim's definitions).
     pub read: unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize,
     pub write: unsafe extern "C" fn(c_int, *const c_void, usize) -> isize,
@@ -58,6 +56,13 @@ pub struct Lwkt {
     pub pthread_barrier_wait: unsafe extern "C" fn(*mut libc::pthread_barrier_t) -> c_int,
     /// Where it was loaded from (printed, so that a run says what it measured).
     pub path: String,
+}
+
+impl std::ops::Deref for Lwkt {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 static LWKT: OnceLock<Lwkt> = OnceLock::new();
@@ -84,55 +89,37 @@ pub fn lwkt() -> &'static Lwkt {
 }
 
 fn load(path: &str) -> Result<Lwkt, String> {
-    let c = CString::new(path).unwrap();
-    // RTLD_LOCAL: the shim's definitions of `read`, `nanosleep`, ... do not
-    // enter the global scope, so the rest of this process (criterion, std,
-    // the baselines) keeps calling glibc. RTLD_NOW: fail here, not mid-run.
-    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    if h.is_null() {
-        let err = unsafe { CStr::from_ptr(libc::dlerror()) };
-        return Err(format!("cannot load {path}: {}", err.to_string_lossy()));
-    }
-    let sym = |name: &CStr| -> Result<*mut c_void, String> {
-        let p = unsafe { libc::dlsym(h, name.as_ptr()) };
-        if p.is_null() {
+    // Library::open: RTLD_LOCAL, so the shim's definitions of `read`,
+    // `nanosleep`, ... do not enter the global scope and the rest of this
+    // process (criterion, std, the baselines) keeps calling glibc;
+    // RTLD_NOW, so that it fails here, not mid-run.
+    let lib = Library::open(path)?;
+    let api = Api::load(&lib).map_err(|name| format!("{path} has no {name}"))?;
+    let hook = |name: &CStr| -> Result<*mut c_void, String> {
+        let Some(p) = lib.symbol(name) else {
             return Err(format!("{path} has no {}", name.to_string_lossy()));
-        }
+        };
         // A hook found in libc rather than in the shim would make the
         // "through the shim" rows measure libc twice: refuse.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        let from = if unsafe { libc::dladdr(p, &mut info) } != 0 && !info.dli_fname.is_null() {
-            unsafe { CStr::from_ptr(info.dli_fname) }
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            String::new()
-        };
+        let from = lwkt_h::object_of(p.as_ptr()).unwrap_or_default();
         if !from.ends_with("liblwkt.so") {
             return Err(format!(
                 "{} resolves to {from}, not to liblwkt.so",
                 name.to_string_lossy()
             ));
         }
-        Ok(p)
+        Ok(p.as_ptr())
     };
     macro_rules! f {
         ($name:literal as $t:ty) => {
-            // SAFETY: the symbol is the function of that type (lwkt.h, or
-            // the libc prototype that the hook reproduces).
-            unsafe { std::mem::transmute::<*mut c_void, $t>(sym($name)?) }
+            // SAFETY: the symbol is the shim's hook of that libc function,
+            // which has the libc prototype.
+            unsafe { std::mem::transmute::<*mut c_void, $t>(hook($name)?) }
         };
     }
     type Ts = libc::timespec;
     Ok(Lwkt {
-        gettoken: f!(c"lwkt_gettoken" as TokFn),
-        gettoken_shared: f!(c"lwkt_gettoken_shared" as TokFn),
-        reltoken: f!(c"lwkt_reltoken" as TokFn),
-        pool_lookup: f!(
-            c"lwkt_token_pool_lookup" as unsafe extern "C" fn(*const c_void) -> *mut c_void
-        ),
-        getpooltoken: f!(c"lwkt_getpooltoken" as unsafe extern "C" fn(*const c_void) -> *mut c_void),
-        relpooltoken: f!(c"lwkt_relpooltoken" as unsafe extern "C" fn(*const c_void)),
+        api,
         read: f!(c"read" as unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize),
         write: f!(c"write" as unsafe extern "C" fn(c_int, *const c_void, usize) -> isize),
         nanosleep: f!(c"nanosleep" as unsafe extern "C" fn(*const Ts, *mut Ts) -> c_int),

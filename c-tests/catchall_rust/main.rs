@@ -1,7 +1,9 @@
 //! A Rust program under the shim (SPEC section 4), compiled by
 //! c-tests/catchall.rs with a bare `rustc` and run with
 //! LD_PRELOAD=liblwkt.so. It links nothing of lwkt: the token functions
-//! come from the preloaded library through dlsym(RTLD_DEFAULT, ...).
+//! come from the preloaded library through dlsym(RTLD_DEFAULT, ...), by
+//! the mirror of include/lwkt.h that the launcher and the benches use
+//! (shim/mirror/lwkt_h.rs, std only).
 //!
 //! The main thread holds T exclusively twice and S shared, and blocks in
 //! * `std::thread::sleep`, repeatedly, until a helper thread has taken T
@@ -25,72 +27,39 @@
 //! catch-all can see, so it must keep T: the helper's lwkt_trytoken fails
 //! throughout 0.3 s while /proc shows the main thread asleep in the futex.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+#[path = "../../shim/mirror/lwkt_h.rs"]
+mod lwkt_h;
+
+use lwkt_h::{Api, Library, LwktToken};
+use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 extern "C" {
-    fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
     fn gettid() -> c_int;
     fn syscall(nr: std::ffi::c_long, ...) -> std::ffi::c_long;
 }
 
-/// `struct lwkt_token` (include/lwkt.h): 40 bytes; zero-filled is a valid,
-/// free, unnamed token.
-#[repr(C, align(8))]
-struct Token([u64; 5]);
+static mut T: LwktToken = LwktToken::FREE;
+static mut S: LwktToken = LwktToken::FREE;
 
-static mut T: Token = Token([0; 5]);
-static mut S: Token = Token([0; 5]);
-
-type TokFn = unsafe extern "C" fn(*mut Token);
-type TokIntFn = unsafe extern "C" fn(*mut Token) -> c_int;
-
-struct Lwkt {
-    gettoken: TokFn,
-    gettoken_shared: TokFn,
-    reltoken: TokFn,
-    trytoken: TokIntFn,
-    trytoken_shared: TokIntFn,
-    cnttoken: TokIntFn,
-    held_excl: TokIntFn,
-}
-
-fn sym(name: &CStr) -> *mut c_void {
-    // RTLD_DEFAULT is the null handle.
-    let p = unsafe { dlsym(std::ptr::null_mut(), name.as_ptr()) };
-    if p.is_null() {
-        eprintln!("catchall_rust: {name:?} not found: run with LD_PRELOAD=liblwkt.so");
-        std::process::exit(2);
-    }
-    p
-}
-
-fn lwkt() -> &'static Lwkt {
+/// The token API of the preloaded liblwkt.so (exit 2 without it).
+fn lwkt() -> &'static Api {
     use std::sync::OnceLock;
-    static L: OnceLock<Lwkt> = OnceLock::new();
-    L.get_or_init(|| unsafe {
-        Lwkt {
-            gettoken: std::mem::transmute::<*mut c_void, TokFn>(sym(c"lwkt_gettoken")),
-            gettoken_shared: std::mem::transmute::<*mut c_void, TokFn>(sym(
-                c"lwkt_gettoken_shared",
-            )),
-            reltoken: std::mem::transmute::<*mut c_void, TokFn>(sym(c"lwkt_reltoken")),
-            trytoken: std::mem::transmute::<*mut c_void, TokIntFn>(sym(c"lwkt_trytoken")),
-            trytoken_shared: std::mem::transmute::<*mut c_void, TokIntFn>(sym(
-                c"lwkt_trytoken_shared",
-            )),
-            cnttoken: std::mem::transmute::<*mut c_void, TokIntFn>(sym(c"lwkt_cnttoken")),
-            held_excl: std::mem::transmute::<*mut c_void, TokIntFn>(sym(c"lwkt_token_held_excl")),
-        }
+    static L: OnceLock<Api> = OnceLock::new();
+    L.get_or_init(|| {
+        Api::load(&Library::preloaded()).unwrap_or_else(|name| {
+            eprintln!("catchall_rust: {name:?} not found: run with LD_PRELOAD=liblwkt.so");
+            std::process::exit(2);
+        })
     })
 }
 
-fn t() -> *mut Token {
+fn t() -> *mut LwktToken {
     std::ptr::addr_of_mut!(T)
 }
-fn s() -> *mut Token {
+fn s() -> *mut LwktToken {
     std::ptr::addr_of_mut!(S)
 }
 
@@ -118,12 +87,12 @@ fn check_held(what: &str) {
     let l = lwkt();
     unsafe {
         check!(
-            (l.cnttoken)(t()) == 2 && (l.held_excl)(t()) != 0,
+            (l.cnttoken)(t()) == 2 && (l.token_held_excl)(t()) != 0,
             "{what}: T not held exclusively twice (count {})",
             (l.cnttoken)(t())
         );
         check!(
-            (l.cnttoken)(s()) == 1 && (l.held_excl)(s()) == 0,
+            (l.cnttoken)(s()) == 1 && (l.token_held_excl)(s()) == 0,
             "{what}: S not held shared once (count {})",
             (l.cnttoken)(s())
         );

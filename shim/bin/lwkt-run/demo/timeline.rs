@@ -34,8 +34,8 @@ pub struct Timeline {
     done: AtomicBool,
 }
 
-// A slot's cells are written once, by the thread that claimed its index,
-// before `ready` is published; the printer reads them only after.
+// SAFETY: a slot's cells are written once, by the thread that claimed its
+// index, before `ready` is published; the printer reads them only after.
 unsafe impl Sync for Timeline {}
 
 /// Formats into a fixed buffer, cutting what does not fit.
@@ -83,6 +83,7 @@ impl Timeline {
         let cur = thread::current();
         // SAFETY: index i is ours alone until `ready` is set.
         let _ = Fixed(unsafe { &mut *slot.who.get() }).write_str(cur.name().unwrap_or("?"));
+        // SAFETY: as above.
         let _ = Fixed(unsafe { &mut *slot.text.get() }).write_fmt(args);
         slot.at_us.store(at, Relaxed);
         slot.ready.store(true, Release);
@@ -100,7 +101,10 @@ impl Timeline {
                     let finished = self.done.load(Acquire);
                     while i < SLOTS && self.slots[i].ready.load(Acquire) {
                         let s = &self.slots[i];
+                        // SAFETY: `ready` (Acquire) is set: the writer is
+                        // done with the slot's cells for good.
                         let (who, wl) = unsafe { &*s.who.get() };
+                        // SAFETY: as above.
                         let (text, tl) = unsafe { &*s.text.get() };
                         let ms = s.at_us.load(Relaxed) as f64 / 1e3;
                         let who = String::from_utf8_lossy(&who[..*wl]);

@@ -3,127 +3,56 @@
 //!
 //! The launcher must not link the library crate: it is a cdylib whose hooks
 //! would interpose the launcher's own calls by accident. The demonstration
-//! runs with liblwkt.so preloaded instead, and finds the functions by name.
+//! runs with liblwkt.so preloaded instead, and finds the functions by name
+//! through the mirror of include/lwkt.h (shim/mirror/lwkt_h.rs).
 
+use crate::lwkt_h::{Api, Library, LwktToken};
 use std::cell::UnsafeCell;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::CStr;
 use std::sync::OnceLock;
 
-/// `struct lwkt_token` of include/lwkt.h. Zero-filled, it is a free token.
-#[repr(C)]
-pub struct RawToken {
-    t_word: u64,
-    t_waiters: u32,
-    t_wake: u32,
-    t_handoff: u32,
-    t_reserved: u32,
-    t_seq: u64,
-    t_desc: *const c_char,
-}
-
-type TokFn = unsafe extern "C" fn(*mut RawToken);
-
-/// The functions of include/lwkt.h that the demonstration uses.
-struct Api {
-    token_init: unsafe extern "C" fn(*mut RawToken, *const c_char),
-    gettoken: TokFn,
-    reltoken: TokFn,
-    cnttoken: unsafe extern "C" fn(*mut RawToken) -> c_int,
-    mark: unsafe extern "C" fn() -> u64,
-    token_lost_since: unsafe extern "C" fn(*mut RawToken, u64) -> c_int,
-}
-
 static API: OnceLock<Api> = OnceLock::new();
-
-/// The address of `name` in the process, or None.
-fn symbol(name: &CStr) -> Option<*mut c_void> {
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!p.is_null()).then_some(p)
-}
-
-/// Look up `name` as a function of type `$t`, or return the name that is
-/// missing.
-macro_rules! lookup {
-    ($name:literal as $t:ty) => {
-        match symbol($name) {
-            // SAFETY: the symbol is the function of that type in lwkt.h.
-            Some(p) => unsafe { std::mem::transmute::<*mut c_void, $t>(p) },
-            None => return Err($name.to_str().unwrap()),
-        }
-    };
-}
 
 /// Find the token API in the process (liblwkt.so must be loaded). On
 /// failure, the name of the first function that is missing.
 pub fn load() -> Result<(), &'static str> {
-    let api = Api {
-        token_init: lookup!(
-            c"lwkt_token_init" as unsafe extern "C" fn(*mut RawToken, *const c_char)
-        ),
-        gettoken: lookup!(c"lwkt_gettoken" as TokFn),
-        reltoken: lookup!(c"lwkt_reltoken" as TokFn),
-        cnttoken: lookup!(c"lwkt_cnttoken" as unsafe extern "C" fn(*mut RawToken) -> c_int),
-        mark: lookup!(c"lwkt_mark" as unsafe extern "C" fn() -> u64),
-        token_lost_since: lookup!(
-            c"lwkt_token_lost_since" as unsafe extern "C" fn(*mut RawToken, u64) -> c_int
-        ),
-    };
-    let _ = API.set(api);
+    let _ = API.set(Api::load(&Library::preloaded())?);
     Ok(())
 }
 
 fn api() -> &'static Api {
-    API.get().expect("api::load() must succeed first")
-}
-
-/// The file of the loaded object that defines `name`, if any.
-fn defined_in(name: &CStr) -> Option<String> {
-    let p = symbol(name)?;
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    if unsafe { libc::dladdr(p, &mut info) } == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    Some(
-        unsafe { CStr::from_ptr(info.dli_fname) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    API.get().expect("locks::load() must succeed first")
 }
 
 /// The path of the liblwkt.so that provides the token API.
 pub fn library_path() -> Option<String> {
-    defined_in(c"lwkt_gettoken")
+    Library::preloaded().defined_in(c"lwkt_gettoken")
 }
 
 /// Is the libc call `name` interposed by liblwkt.so (so that blocking in it
 /// releases tokens)?
 pub fn hooked(name: &CStr) -> bool {
     let lib = library_path();
-    lib.is_some() && defined_in(name) == lib
+    lib.is_some() && Library::preloaded().defined_in(name) == lib
 }
 
 /// A serializing token. It lives in a Box: its address must not change
 /// once it has been used.
-pub struct Token(UnsafeCell<RawToken>);
+pub struct Token(UnsafeCell<LwktToken>);
 
-// The library synchronizes every access to the token's fields.
+// SAFETY: only the library touches the token's fields, and it
+// synchronizes every access (atomics) across threads.
 unsafe impl Sync for Token {}
+// SAFETY: as for Sync; the token belongs to no thread.
 unsafe impl Send for Token {}
 
 impl Token {
     /// A named token that lives until the process exits (threads that the
     /// demonstration leaves stuck may still refer to it).
     pub fn leak(name: &'static CStr) -> &'static Token {
-        let raw = RawToken {
-            t_word: 0,
-            t_waiters: 0,
-            t_wake: 0,
-            t_handoff: 0,
-            t_reserved: 0,
-            t_seq: 0,
-            t_desc: std::ptr::null(),
-        };
-        let t: &'static Token = Box::leak(Box::new(Token(UnsafeCell::new(raw))));
+        let t: &'static Token = Box::leak(Box::new(Token(UnsafeCell::new(LwktToken::FREE))));
+        // SAFETY: a fresh token that never moves (leaked box); `name` is a
+        // static string, so it outlives the token as lwkt.h requires.
         unsafe { (api().token_init)(t.0.get(), name.as_ptr()) };
         t
     }
@@ -131,28 +60,37 @@ impl Token {
     /// `lwkt_gettoken`: if another thread holds it, the caller's other
     /// tokens are released while it waits.
     pub fn get(&self) {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().gettoken)(self.0.get()) }
     }
 
     /// `lwkt_reltoken`: the caller's most recent reference must be this.
     pub fn rel(&self) {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().reltoken)(self.0.get()) }
     }
 
     /// `lwkt_cnttoken`: references the calling thread holds.
     pub fn count(&self) -> i32 {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().cnttoken)(self.0.get()) }
     }
 
     /// `lwkt_token_lost_since`: did another thread take this token (which
     /// the caller holds) since `mark`?
     pub fn lost_since(&self, mark: u64) -> bool {
+        // SAFETY: a token initialised by `leak`, which never moves or dies;
+        // the table was loaded before any Token exists.
         unsafe { (api().token_lost_since)(self.0.get(), mark) != 0 }
     }
 }
 
 /// `lwkt_mark`: a point in the calling thread's history.
 pub fn mark() -> u64 {
+    // SAFETY: lwkt_mark takes nothing and only reads the caller's state.
     unsafe { (api().mark)() }
 }
 
@@ -160,7 +98,10 @@ pub fn mark() -> u64 {
 /// shim's hooks, which pass it straight on: the caller holds no token).
 pub struct Mutex(UnsafeCell<libc::pthread_mutex_t>);
 
+// SAFETY: a pthread mutex is made to be shared between threads; it never
+// moves (leaked box).
 unsafe impl Sync for Mutex {}
+// SAFETY: as for Sync.
 unsafe impl Send for Mutex {}
 
 impl Mutex {
@@ -171,11 +112,13 @@ impl Mutex {
     }
 
     pub fn lock(&self) {
+        // SAFETY: an initialised mutex that never moves.
         let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
         assert_eq!(rc, 0, "pthread_mutex_lock");
     }
 
     pub fn unlock(&self) {
+        // SAFETY: an initialised mutex, locked by this thread.
         let rc = unsafe { libc::pthread_mutex_unlock(self.0.get()) };
         assert_eq!(rc, 0, "pthread_mutex_unlock");
     }
@@ -231,6 +174,8 @@ impl Lock {
 /// Data that a lock protects: the code that touches it holds the lock.
 pub struct Guarded<T>(UnsafeCell<T>);
 
+// SAFETY: every access goes through `get`, whose callers hold the lock
+// that protects the data (see there).
 unsafe impl<T: Send> Sync for Guarded<T> {}
 
 impl<T> Guarded<T> {
@@ -243,6 +188,7 @@ impl<T> Guarded<T> {
     /// unprotected control runs, wants the data race on purpose).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get(&self) -> &mut T {
-        &mut *self.0.get()
+        // SAFETY: the caller holds the lock (this function's contract).
+        unsafe { &mut *self.0.get() }
     }
 }

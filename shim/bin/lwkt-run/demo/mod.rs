@@ -7,7 +7,11 @@
 //! nanosleep, pthread_mutex_lock, ...) go through the shim's hooks, as a C
 //! program's would.
 
-use crate::{api, seed, table};
+mod locks;
+mod seed;
+mod table;
+mod timeline;
+
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -53,10 +57,10 @@ const HOOKS: [(&std::ffi::CStr, &str); 5] = [
 ];
 
 fn header() {
-    let lib = api::library_path().unwrap_or_else(|| "?".into());
+    let lib = locks::library_path().unwrap_or_else(|| "?".into());
     let hooked: Vec<&str> = HOOKS
         .iter()
-        .filter(|(c, _)| api::hooked(c))
+        .filter(|(c, _)| locks::hooked(c))
         .map(|(_, n)| *n)
         .collect();
     println!("lwkt: DragonFly BSD serializing tokens, compared with pthread mutexes");
@@ -82,12 +86,13 @@ fn header() {
 /// Run the demonstration and exit: 0 when everything went as SPEC section 1
 /// says, 1 otherwise.
 pub fn run() -> ! {
-    if let Err(name) = api::load() {
+    if let Err(name) = locks::load() {
         eprintln!("lwkt-run: the demonstration needs liblwkt.so preloaded ({name} not found); run `lwkt-run` with no arguments");
         std::process::exit(127);
     }
     // Rust ignores SIGPIPE, so `lwkt-run | head` would end in a panic; die
     // quietly of the signal instead, as a C program does.
+    // SAFETY: restoring a default disposition; no handler of ours is involved.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let start = Instant::now();
     header();

@@ -10,9 +10,9 @@
 //! waiting for T2 (and T1 can only become free while A waits), and every
 //! wait has a deadline, so the demonstration cannot hang.
 
-use crate::api::{self, Guarded, Token};
-use crate::demo::{spin_until, DEADLINE};
-use crate::timeline::Timeline;
+use super::locks::{self, Guarded, Token};
+use super::timeline::Timeline;
+use super::{spin_until, DEADLINE};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -82,7 +82,7 @@ fn thread_a(s: &Seed) -> Option<Outcome> {
         pos += 1;
     }
     let last_seen = list[pos - 1];
-    let mark = api::mark();
+    let mark = locks::mark();
     ev!(s, "asks for T2, held by C: waiting releases T1");
     s.a_waits_for_t2.store(true, Release);
     s.t2.get();
