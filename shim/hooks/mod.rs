@@ -33,6 +33,7 @@ pub(crate) mod waiters;
 /// before returning its result, with the `errno` the call left.
 #[inline(never)]
 pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
+    crate::catchall::checkpoint();
     let saved = sys::errno();
     let tokens = thread::release_all(hook);
     sys::set_errno(saved);
@@ -51,6 +52,7 @@ pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
 #[cold]
 #[inline(never)]
 pub fn held<R>(f: impl FnOnce() -> R) -> R {
+    crate::catchall::checkpoint();
     if crate::config::chaos() {
         thread::chaos_cycle();
     }
