@@ -40,7 +40,7 @@
 //!   there too.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
 
 use crate::hooks::{self, c_result, fdio, net, process, released, waiters, IovTail, ZERO_TS};
 use crate::sigsys::{self, KernelSigaction, SA_RESTORER, SIGSYS_BIT, UNBLOCKABLE};
@@ -260,19 +260,19 @@ fn after_change_during_install(sig: c_int) {
 
 // ---- the thread's state ----
 
-// Eight bytes of static TLS next to thread.rs's nine: the thread id that
-// armed (a vfork child shares its parent's TLS and must not change it) and
-// the flags below. Initial-exec, like thread.rs's: no allocation, usable
-// in a handler.
+// Sixteen bytes of static TLS next to thread.rs's nine: the thread id
+// that armed (a vfork child shares its parent's TLS and must not change
+// it), the flags below, and the selector of the program's own dispatch.
+// Initial-exec, like thread.rs's: no allocation, usable in a handler.
 core::arch::global_asm!(
     ".pushsection .tbss,\"awT\",@nobits",
     ".p2align 3",
     ".globl lwkt_catchall_thread",
     ".hidden lwkt_catchall_thread",
     ".type lwkt_catchall_thread,@object",
-    ".size lwkt_catchall_thread,8",
+    ".size lwkt_catchall_thread,16",
     "lwkt_catchall_thread:",
-    ".zero 8",
+    ".zero 16",
     ".popsection",
 );
 
@@ -309,13 +309,19 @@ fn thread_slot() -> *mut u8 {
 /// The flags, changed with single instructions (a handler may interrupt).
 #[inline(always)]
 fn flags() -> &'static AtomicU8 {
-    // SAFETY: byte 4 of this thread's 8-byte TLS block.
+    // SAFETY: byte 4 of this thread's TLS block.
     unsafe { &*(thread_slot().add(4) as *const AtomicU8) }
 }
 
 fn armed_tid() -> &'static AtomicU32 {
-    // SAFETY: bytes 0-3 of this thread's 8-byte TLS block.
+    // SAFETY: bytes 0-3 of this thread's TLS block.
     unsafe { &*(thread_slot() as *const AtomicU32) }
+}
+
+/// The selector the program gave its own dispatch in this thread (0: none).
+fn program_selector() -> &'static AtomicUsize {
+    // SAFETY: bytes 8-15 of this thread's TLS block.
+    unsafe { &*(thread_slot().add(8) as *const AtomicUsize) }
 }
 
 /// Is this the thread that armed (not a vfork child on its stack)?
@@ -473,12 +479,54 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void
     unsafe {
         if (*info).si_code == SYS_USER_DISPATCH && trap_is_ours() {
             let saved_errno = sys::errno();
-            dispatch(&mut *(ctx as *mut libc::ucontext_t));
+            let uc = &mut *(ctx as *mut libc::ucontext_t);
+            alternate_stack_back(uc);
+            dispatch(uc);
             sys::set_errno(saved_errno);
         } else {
             forward_to_program(sig, info, ctx);
         }
     }
+}
+
+/// The kernel disarms an `SS_AUTODISARM` alternate stack for every
+/// handler it enters, ours too, and arms it again when the handler
+/// returns. While the dispatch runs the program's call, the stack is the
+/// program's as it was: armed again (a signal of the program's during a
+/// blocking call, its `sigaltstack` calls, see it so).
+unsafe fn alternate_stack_back(uc: &libc::ucontext_t) {
+    let ss = &uc.uc_stack;
+    if ss.ss_flags & SS_AUTODISARM != 0 && ss.ss_size != 0 {
+        sys::syscall3(
+            libc::SYS_sigaltstack,
+            ss as *const libc::stack_t as usize,
+            0,
+            0,
+        );
+    }
+}
+
+/// `SS_AUTODISARM` (linux/signal.h).
+const SS_AUTODISARM: c_int = 1 << 31;
+
+/// `sigaltstack` run by the dispatch: the kernel puts back, when the
+/// handler returns, the alternate stack the program had when it trapped
+/// (`uc_stack`): a change is written there too, so that it stays.
+unsafe fn sigaltstack_on_context(uc: &mut libc::ucontext_t, a: [usize; 6]) -> isize {
+    let r = sys::syscall3(libc::SYS_sigaltstack, a[0], a[1], 0);
+    if r == 0 && a[0] != 0 {
+        let ss = *(a[0] as *const libc::stack_t);
+        uc.uc_stack = if ss.ss_flags & !SS_AUTODISARM == libc::SS_DISABLE {
+            libc::stack_t {
+                ss_sp: core::ptr::null_mut(),
+                ss_flags: ss.ss_flags,
+                ss_size: 0,
+            }
+        } else {
+            ss
+        };
+    }
+    r
 }
 
 /// A dispatch trap is ours when this thread is armed by us and holds
@@ -508,6 +556,7 @@ unsafe fn dispatch(uc: &mut libc::ucontext_t) {
         }
         libc::SYS_rt_sigprocmask => sigprocmask_on_context(uc, a),
         libc::SYS_rt_sigaction => trapped_rt_sigaction(a),
+        libc::SYS_sigaltstack => sigaltstack_on_context(uc, a),
         libc::SYS_prctl if a[0] as c_int == PR_SET_SYSCALL_USER_DISPATCH => {
             program_prctl_sud(a[1], a[2], a[3], a[4])
         }
@@ -537,8 +586,29 @@ unsafe fn forward_to_program(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c
         }
     }
     let act = sigsys::program_action();
+    // In a thread with dispatch of its own, our system calls would trap
+    // too: its selector says ALLOW while we make them, and is back as it
+    // was when its handler runs. Without a selector, none is made.
+    let own_selector = if f & PROGRAM != 0 {
+        program_selector().load(Relaxed) as *mut u8
+    } else {
+        core::ptr::null_mut()
+    };
+    if f & PROGRAM != 0 && own_selector.is_null() {
+        return call_raw(&act, sig, info, ctx);
+    }
+    let was = if own_selector.is_null() {
+        0
+    } else {
+        core::ptr::replace(own_selector, 0)
+    };
+    let selector_back = || {
+        if !own_selector.is_null() {
+            core::ptr::write_volatile(own_selector, was);
+        }
+    };
     match act.handler {
-        libc::SIG_IGN if !forced => {}
+        libc::SIG_IGN if !forced => selector_back(),
         libc::SIG_IGN | libc::SIG_DFL => sigsys::die_by_default(info),
         _ => {
             let uc = ctx as *mut libc::ucontext_t;
@@ -549,7 +619,12 @@ unsafe fn forward_to_program(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c
                 // address sits just below the context the kernel gave it.
                 *(ctx as *mut usize).sub(1) = act.restorer;
             }
-            sigsys::deliver(&act, sig, info, uc, step_aside_for_handler, |back_to| {
+            let step_aside = |blocks_sigsys: bool| {
+                let aside = blocks_sigsys && step_aside_for_handler();
+                selector_back();
+                aside
+            };
+            sigsys::deliver(&act, sig, info, uc, step_aside, |back_to| {
                 // Armed again before our return puts the mask back: only
                 // calls from the allowed range run until then.
                 if flags().load(Relaxed) & (WANT | ARMED | PROGRAM) == WANT && own_thread() {
@@ -560,14 +635,36 @@ unsafe fn forward_to_program(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c
     }
 }
 
+/// A thread whose own dispatch has no selector traps every system call
+/// outside its range, ours too: its handler is called as it is, nothing
+/// else done (no mask, no reset; the stack as the kernel would pick it).
+unsafe fn call_raw(
+    act: &KernelSigaction,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut c_void,
+) {
+    match act.handler {
+        libc::SIG_IGN | libc::SIG_DFL => {}
+        h => {
+            if act.flags & SA_RESTORER != 0 && act.restorer != 0 {
+                *(ctx as *mut usize).sub(1) = act.restorer;
+            }
+            sigsys::call_handler(act, h, sig, info, ctx as *mut libc::ucontext_t);
+        }
+    }
+}
+
 /// The program's SIGSYS handler is about to run with SIGSYS blocked: a
 /// trap in it would kill the process, so our dispatch goes off while it
-/// runs. True when it did.
+/// runs. True when it did. Should the handler never return (`longjmp`),
+/// the thread's next hooked call looks again.
 fn step_aside_for_handler() -> bool {
     if flags().load(Relaxed) & ARMED == 0 {
         return false;
     }
     disarm();
+    flags().fetch_or(LOOK_AGAIN, Relaxed);
     true
 }
 
@@ -1262,6 +1359,7 @@ pub fn program_prctl_sud(mode: usize, off: usize, len: usize, sel: usize) -> isi
             let r = prctl(nr, mode, off, len, sel);
             if r == 0 {
                 flags().fetch_and(!PROGRAM, Relaxed);
+                program_selector().store(0, Relaxed);
                 rearm_if_wanted();
             }
             return r;
@@ -1278,6 +1376,7 @@ pub fn program_prctl_sud(mode: usize, off: usize, len: usize, sel: usize) -> isi
     }
     let r = prctl(nr, mode, off, len, sel);
     if r == 0 {
+        program_selector().store(sel, Relaxed);
         flags().fetch_and(!ARMED, Relaxed);
         flags().fetch_or(PROGRAM, Relaxed);
         say_stepping_aside(&SAID_PROGRAM, "switched Syscall User Dispatch on itself");

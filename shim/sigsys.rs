@@ -479,18 +479,32 @@ fn handler_stack(act: &KernelSigaction, uc: &libc::ucontext_t) -> usize {
     base + ss.ss_size
 }
 
+/// Call `handler` (of `act`) as the kernel enters a handler, on the stack
+/// the kernel would pick.
+pub unsafe fn call_handler(
+    act: &KernelSigaction,
+    handler: usize,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut libc::ucontext_t,
+) {
+    let sp = handler_stack(act, &*uc);
+    lwkt_call_signal_handler(handler, sig, info, uc as *mut c_void, sp);
+}
+
 /// Deliver `info` to the program's handler `act` as the kernel would have,
 /// from our handler, whose context `uc` the program's handler gets (what it
 /// changes there takes effect when ours returns). `step_aside` is called
-/// when the handler's mask blocks SIGSYS (the catch-all must not trap in
-/// it) and returns whether it switched dispatch off; `step_back` is then
-/// called after the handler, with the mask the thread returns to.
+/// just before the handler runs, with its mask in force (true: the mask
+/// blocks SIGSYS): it switches our dispatch off then (a trap would kill
+/// the process) and says whether it did; `step_back` is then called after the
+/// handler, with the mask the thread returns to.
 pub unsafe fn deliver(
     act: &KernelSigaction,
     sig: c_int,
     info: *mut libc::siginfo_t,
     uc: *mut libc::ucontext_t,
-    step_aside: impl FnOnce() -> bool,
+    step_aside: impl FnOnce(bool) -> bool,
     step_back: impl FnOnce(u64),
 ) {
     if act.flags & libc::SA_RESETHAND as u64 != 0 {
@@ -509,10 +523,10 @@ pub unsafe fn deliver(
         mask |= SIGSYS_BIT;
     }
     mask &= !UNBLOCKABLE;
-    let aside = mask & SIGSYS_BIT != 0 && step_aside();
-    let sp = handler_stack(act, &*uc);
     rt_sigprocmask(libc::SIG_SETMASK, &mask, core::ptr::null_mut());
-    lwkt_call_signal_handler(act.handler, sig, info, uc as *mut c_void, sp);
+    // Called last before the handler: it may make our system calls trap.
+    let aside = step_aside(mask & SIGSYS_BIT != 0);
+    call_handler(act, act.handler, sig, info, uc);
     if aside {
         step_back(*ctx_mask);
     }
