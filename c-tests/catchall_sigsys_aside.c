@@ -16,6 +16,9 @@
  * 3. longjmp: the program's SIGSYS handler (SIGSYS blocked while it runs,
  *    so the catch-all steps aside) leaves by siglongjmp while the thread
  *    holds a token: one hooked call later, the catch-all is back.
+ * 4. own_dispatch_fork: a token holder switches Syscall User Dispatch on
+ *    itself (the catch-all steps aside) and forks: the kernel does not
+ *    pass dispatch on to the child, where the catch-all is back.
  */
 #include "catchall_util.h"
 
@@ -119,6 +122,29 @@ static void case_longjmp(void) {
     lwkt_reltoken(&T);
 }
 
+/* ---- 4 ------------------------------------------------------------------- */
+
+static volatile char own_selector;
+
+static void case_own_dispatch_fork(void) {
+    lwkt_gettoken(&T);
+    CHECK_EQ(prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &own_selector), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* The kernel did not pass the dispatch on: the catch-all's again. */
+        ca_taker_start();
+        ca_block_until_taken(&T);
+        lwkt_reltoken(&T);
+        _exit(0);
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0), 0);
+    lwkt_reltoken(&T);
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -126,6 +152,7 @@ static const struct {
     {"born_blocked", case_born_blocked},
     {"first_in_handler", case_first_in_handler},
     {"longjmp", case_longjmp},
+    {"own_dispatch_fork", case_own_dispatch_fork},
 };
 
 int lwkt_test_main(int argc, char **argv) {

@@ -40,7 +40,7 @@
 //!   there too.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
 
 use crate::hooks::{self, c_result, fdio, net, process, released, waiters, IovTail, ZERO_TS};
 use crate::sigsys::{self, KernelSigaction, SA_RESTORER, SIGSYS_BIT, UNBLOCKABLE};
@@ -213,11 +213,19 @@ fn install_once() {
     // No handler of this thread may run in between (it could wait for the
     // installation forever).
     sigsys::with_signals_blocked(|| unsafe {
+        // One exchange: a program's sigaction in another thread lands
+        // either before it (and is what we get back) or after it (and its
+        // hook takes it over: `after_change_during_install`).
         let mut old = KernelSigaction::zeroed();
-        sigsys::rt_sigaction(libc::SIGSYS, core::ptr::null(), &mut old);
+        let ours = our_action(&KernelSigaction::DEFAULT);
+        sigsys::rt_sigaction(libc::SIGSYS, &ours, &mut old);
         sigsys::note_restorer(&old);
-        sigsys::update_program_action(|_| old.kept());
-        sigsys::rt_sigaction(libc::SIGSYS, &our_action(&old), core::ptr::null_mut());
+        let old = old.kept();
+        if our_action(&old).flags != ours.flags {
+            set_program_sigsys(old);
+        } else {
+            sigsys::update_program_action(|_| old);
+        }
         for sig in 1..=64 {
             sigsys::strip_sigsys_from_handler_of(sig);
         }
@@ -365,10 +373,21 @@ pub fn enable_for_thread(selector: *mut u8) -> bool {
     if !available() {
         return false;
     }
-    armed_tid().store(sys::gettid(), Relaxed);
+    forget_parent_process();
     flags().fetch_or(WANT, Relaxed);
     arm_or_look_again(selector, sigsys::current_mask());
     true
+}
+
+/// Take the TLS block over for this thread: in a fork child it still says
+/// what held in the parent's thread, and the kernel does not pass dispatch
+/// on to a child, neither ours nor the program's.
+fn forget_parent_process() {
+    let me = sys::gettid();
+    if armed_tid().swap(me, Relaxed) != me {
+        flags().fetch_and(!(ARMED | PROGRAM), Relaxed);
+        program_selector().store(0, Relaxed);
+    }
 }
 
 /// Arm, or else (SIGSYS blocked by something no hook saw) look again at
@@ -379,11 +398,6 @@ fn arm_or_look_again(selector: *mut u8, mask: u64) {
     }
 }
 
-/// Arm the calling thread if nothing speaks against it now.
-fn arm(selector: *mut u8) -> bool {
-    arm_for_mask(selector, sigsys::current_mask())
-}
-
 /// Arm the calling thread, which will run with signal mask `mask`.
 fn arm_for_mask(selector: *mut u8, mask: u64) -> bool {
     let f = flags().load(Relaxed);
@@ -392,10 +406,12 @@ fn arm_for_mask(selector: *mut u8, mask: u64) -> bool {
     }
     if mask & SIGSYS_BIT != 0 {
         say_stepping_aside(&SAID_BLOCKED, "blocks SIGSYS");
-        flags().fetch_and(!ARMED, Relaxed);
         return false;
     }
     install_once();
+    // Marked first: a handler that interrupts us right after the prctl
+    // and traps must find its trap ours.
+    flags().fetch_or(ARMED, Relaxed);
     let (start, len) = allowed_range();
     let on = prctl(
         PR_SET_SYSCALL_USER_DISPATCH as usize,
@@ -405,8 +421,9 @@ fn arm_for_mask(selector: *mut u8, mask: u64) -> bool {
         selector as usize,
     ) == 0;
     if on {
-        flags().fetch_or(ARMED, Relaxed);
         flags().fetch_and(!LOOK_AGAIN, Relaxed);
+    } else {
+        flags().fetch_and(!ARMED, Relaxed);
     }
     on
 }
@@ -429,8 +446,12 @@ fn disarm() {
 /// Re-arm a thread the catch-all stepped aside in, once it no longer
 /// blocks SIGSYS.
 fn rearm_if_wanted() {
-    if flags().load(Relaxed) & (WANT | ARMED | PROGRAM) == WANT && own_thread() {
-        arm(selector());
+    if flags().load(Relaxed) & (WANT | ARMED | PROGRAM) != WANT {
+        return;
+    }
+    let mask = sigsys::current_mask();
+    if mask & SIGSYS_BIT == 0 && own_thread() {
+        arm_for_mask(selector(), mask);
     }
 }
 
@@ -452,13 +473,13 @@ pub fn disable_for_thread() {
     flags().fetch_and(!(WANT | VBLOCK | LOOK_AGAIN), Relaxed);
 }
 
-static SAID_BLOCKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-static SAID_PROGRAM: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static SAID_BLOCKED: AtomicBool = AtomicBool::new(false);
+static SAID_PROGRAM: AtomicBool = AtomicBool::new(false);
 
 /// `LWKT_DEBUG`: say once a process that the catch-all steps aside in a
 /// thread, and why.
 #[cold]
-fn say_stepping_aside(said: &core::sync::atomic::AtomicBool, why: &str) {
+fn say_stepping_aside(said: &AtomicBool, why: &str) {
     use core::fmt::Write;
     if !config::debug() || said.swap(true, Relaxed) {
         return;
@@ -577,7 +598,7 @@ unsafe fn forward_to_program(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c
     // SIGSYS blocked or ignored kills the process.
     let forced = code == SYS_SECCOMP || code == SYS_USER_DISPATCH;
     let f = flags().load(Relaxed);
-    if f & VBLOCK != 0 {
+    if f & (VBLOCK | PROGRAM) == VBLOCK {
         if forced {
             return sigsys::die_by_default(info);
         }
@@ -1353,6 +1374,7 @@ pub unsafe fn program_sigmask(
 /// Returns the kernel's value.
 pub fn program_prctl_sud(mode: usize, off: usize, len: usize, sel: usize) -> isize {
     let nr = PR_SET_SYSCALL_USER_DISPATCH as usize;
+    forget_parent_process();
     let f = flags().load(Relaxed);
     if mode == PR_SYS_DISPATCH_OFF {
         if f & PROGRAM != 0 {
@@ -1377,7 +1399,7 @@ pub fn program_prctl_sud(mode: usize, off: usize, len: usize, sel: usize) -> isi
     let r = prctl(nr, mode, off, len, sel);
     if r == 0 {
         program_selector().store(sel, Relaxed);
-        flags().fetch_and(!ARMED, Relaxed);
+        flags().fetch_and(!(ARMED | VBLOCK | LOOK_AGAIN), Relaxed);
         flags().fetch_or(PROGRAM, Relaxed);
         say_stepping_aside(&SAID_PROGRAM, "switched Syscall User Dispatch on itself");
     }
