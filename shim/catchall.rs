@@ -1273,9 +1273,9 @@ pub unsafe fn program_signal(sig: c_int, act: &libc::sigaction) -> Option<libc::
     Some(set_program_sigsys(KernelSigaction::from_libc(act)).handler)
 }
 
-/// libc's `signal` family installed `sig`'s action itself: its mask holds
-/// no SIGSYS now, and one the handler was installed behind the installation
-/// is taken over.
+/// libc's `signal` family set `sig`'s action itself: its mask holds no
+/// SIGSYS now; and a SIGSYS action that raced with the catch-all taking
+/// SIGSYS over is taken over now.
 pub fn after_libc_signal(sig: c_int) {
     if installed() {
         sigsys::note_mask_of(sig, false);
@@ -1346,7 +1346,8 @@ pub unsafe fn program_sigmask(
             disarm();
             say_stepping_aside(&SAID_BLOCKED, "blocks SIGSYS");
         }
-        // Seen: this hook will see it unblocked too.
+        // A block seen here: its unblock will be too, no need to look
+        // again at every hooked call.
         flags().fetch_and(!(VBLOCK | LOOK_AGAIN), Relaxed);
         let r = seen_old(real(how, set, old));
         if vblocked {
