@@ -10,10 +10,14 @@
  * 1. SIGSYS of the program's own: its sigaction(SIGSYS) handler is
  *    reported back by sigaction, and gets the SIGSYS raised by raise(),
  *    kill() and sigqueue() (with their si_code and value), not ours.
- * 2. Masks: sigprocmask and pthread_sigmask -- exported, and libc's own
- *    through dlsym -- cannot block SIGSYS, but do block the other signals
- *    asked for (a blocked SIGUSR2 stays pending until unblocked); the
- *    exported ones not even while no token is held.
+ * 2. Masks are the program's (SPEC section 7): the exported sigprocmask
+ *    and pthread_sigmask block SIGSYS for real, holding tokens or not (the
+ *    catch-all steps aside in the thread until SIGSYS is unblocked; a
+ *    SIGSYS raised meanwhile stays pending); libc's own, trapped while
+ *    tokens are held, block it as the program reads it back while the
+ *    catch-all keeps working (a SIGSYS raised meanwhile waits for the
+ *    unblock). Other signals asked for are blocked (a blocked SIGUSR2
+ *    stays pending until unblocked).
  * 3. A program signal handler runs and returns while the thread holds
  *    tokens (its return through libc's restorer traps and must be re-run):
  *    asynchronous (another thread signals a spinning holder; registers and
@@ -142,98 +146,137 @@ static void on_usr2(int sig) {
     atomic_fetch_add(&usr2_count, 1);
 }
 
-/* The mask in force now, from the kernel (libc's own sigprocmask with no
- * change; traps when tokens are held, and must still answer truly). */
+/* The mask as libc's own sigprocmask reads it (traps when tokens are
+ * held, and must then answer as the program set it). */
 static sigset_t current_mask(void) {
     sigset_t cur;
     sigemptyset(&cur);
     CHECK_EQ(CA(sigprocmask)(SIG_BLOCK, NULL, &cur), 0);
     return cur;
 }
-/* The kernel's mask, read with no token held (no trap in between). */
-static sigset_t kernel_mask_unheld(void) {
-    unhold();
-    sigset_t cur = current_mask();
-    hold();
-    return cur;
+/* The kernel's own mask: a raw system call in the program. */
+static int kernel_blocks(int sig) {
+    unsigned long m = 0;
+    CHECK_EQ(ca_raw4(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m, 8), 0);
+    return (m >> (sig - 1)) & 1;
 }
 
 typedef int (*mask_fn)(int, const sigset_t *, sigset_t *);
 
-static void try_mask(const char *name, mask_fn fn) {
+static void install_program_sigsys(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_program_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    CHECK_EQ(sigaction(SIGSYS, &sa, NULL), 0);
+}
+
+/* The exported functions block SIGSYS for real, holding tokens or not: the
+ * catch-all steps aside in this thread while it does (a trap then would
+ * kill it), a SIGSYS raised meanwhile stays pending, and unblocking it
+ * delivers that one and gives the thread its catch-all back. */
+static void try_mask(const char *name, mask_fn fn, int holding) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSYS);
+    sigaddset(&set, SIGUSR2);
+    if (holding)
+        hold();
+    CHECK_EQ(fn(SIG_BLOCK, &set, &old), 0);
+    CHECK(!sigismember(&old, SIGSYS));
+    CHECK(!sigismember(&old, SIGUSR2));
+    sigset_t cur = current_mask();
+    if (!sigismember(&cur, SIGSYS) || !sigismember(&cur, SIGUSR2) || !kernel_blocks(SIGSYS)) {
+        fprintf(stderr, "FAIL: %s(SIG_BLOCK, {SIGSYS, SIGUSR2})%s: SIGSYS %s (kernel: %s), "
+                        "SIGUSR2 %s\n", name, holding ? " holding tokens" : "",
+                sigismember(&cur, SIGSYS) ? "blocked" : "not blocked",
+                kernel_blocks(SIGSYS) ? "blocked" : "not blocked",
+                sigismember(&cur, SIGUSR2) ? "blocked" : "not blocked");
+        _exit(1);
+    }
+    CHECK(CA(getppid)() == getppid()); /* no trap: nothing to kill us */
+    /* Both stay pending. */
+    int before = atomic_load(&usr2_count), sys_before = atomic_load(&sys_count);
+    CHECK_EQ(raise(SIGUSR2), 0);
+    CHECK_EQ(raise(SIGSYS), 0);
+    spin_for(0.02);
+    CHECK_EQ(atomic_load(&usr2_count), before);
+    CHECK_EQ(atomic_load(&sys_count), sys_before);
+    sigset_t pend;
+    CHECK_EQ(sigpending(&pend), 0);
+    CHECK(sigismember(&pend, SIGUSR2));
+    CHECK(sigismember(&pend, SIGSYS));
+
+    /* Everything, SIGSYS included. */
+    sigset_t all;
+    sigfillset(&all);
+    CHECK_EQ(fn(SIG_SETMASK, &all, NULL), 0);
+    cur = current_mask();
+    CHECK(sigismember(&cur, SIGSYS));
+    CHECK(sigismember(&cur, SIGUSR1));
+
+    /* Unblocking delivers both; the catch-all is back. */
+    CHECK_EQ(fn(SIG_SETMASK, &old, NULL), 0);
+    SPIN_UNTIL_COND(atomic_load(&usr2_count) == before + 1);
+    expect_sigsys(sys_before + 1, SI_TKILL, name);
+    cur = current_mask();
+    CHECK(!sigismember(&cur, SIGUSR2));
+    CHECK(!sigismember(&cur, SIGSYS));
+    if (!holding)
+        hold();
+    still_works(name);
+    unhold();
+    printf("catchall_signals: %s blocks SIGSYS%s: ok\n", name, holding ? ", holding tokens" : "");
+}
+
+/* libc's own functions, while the thread holds tokens: their system call
+ * traps. SIGSYS reads back blocked, the catch-all keeps working (libc
+ * blocks everything for a moment around clone or tgkill), and a SIGSYS
+ * raised meanwhile waits until it is unblocked. */
+static void try_own_mask(const char *name, mask_fn fn) {
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGSYS);
     sigaddset(&set, SIGUSR2);
     hold();
     CHECK_EQ(fn(SIG_BLOCK, &set, &old), 0);
-    CHECK(!sigismember(&old, SIGUSR2));
     sigset_t cur = current_mask();
-    if (sigismember(&cur, SIGSYS) || !sigismember(&cur, SIGUSR2)) {
-        fprintf(stderr, "FAIL: %s(SIG_BLOCK, {SIGSYS, SIGUSR2}) holding tokens: SIGSYS %s, "
-                        "SIGUSR2 %s\n", name,
+    if (!sigismember(&cur, SIGSYS) || !sigismember(&cur, SIGUSR2)) {
+        fprintf(stderr, "FAIL: %s(SIG_BLOCK, {SIGSYS, SIGUSR2}) holding tokens: reads back "
+                        "SIGSYS %s, SIGUSR2 %s\n", name,
                 sigismember(&cur, SIGSYS) ? "blocked" : "not blocked",
                 sigismember(&cur, SIGUSR2) ? "blocked" : "not blocked");
         _exit(1);
     }
-    cur = kernel_mask_unheld();
-    CHECK(!sigismember(&cur, SIGSYS));
-    CHECK(sigismember(&cur, SIGUSR2));
-    /* SIGUSR2 really is blocked: it stays pending. */
-    int before = atomic_load(&usr2_count);
-    CHECK_EQ(raise(SIGUSR2), 0);
+    CHECK(kernel_blocks(SIGUSR2));
+    still_works(name);
+    int sys_before = atomic_load(&sys_count);
+    CHECK_EQ(raise(SIGSYS), 0);
     spin_for(0.02);
-    CHECK_EQ(atomic_load(&usr2_count), before);
-    sigset_t pend;
-    CHECK_EQ(sigpending(&pend), 0);
-    CHECK(sigismember(&pend, SIGUSR2));
+    CHECK_EQ(atomic_load(&sys_count), sys_before);
     still_works(name);
-
-    /* Everything: still not SIGSYS. */
-    sigset_t all;
-    sigfillset(&all);
-    CHECK_EQ(fn(SIG_SETMASK, &all, NULL), 0);
+    CHECK_EQ(fn(SIG_SETMASK, &old, NULL), 0);
+    expect_sigsys(sys_before + 1, SI_TKILL, name);
     cur = current_mask();
     CHECK(!sigismember(&cur, SIGSYS));
-    CHECK(sigismember(&cur, SIGUSR1));
-    still_works(name);
-
-    /* Unblocking delivers the pending SIGUSR2. */
-    CHECK_EQ(fn(SIG_SETMASK, &old, NULL), 0);
-    SPIN_UNTIL_COND(atomic_load(&usr2_count) == before + 1);
-    cur = current_mask();
     CHECK(!sigismember(&cur, SIGUSR2));
     still_works(name);
     unhold();
-    printf("catchall_signals: %s cannot block SIGSYS: ok\n", name);
-}
-
-/* The exported functions strip SIGSYS with no token held too (the thread
- * has used tokens: its next hold would trap). */
-static void try_mask_unheld(const char *name, mask_fn fn) {
-    sigset_t set, old;
-    sigfillset(&set);
-    CHECK_EQ(fn(SIG_BLOCK, &set, &old), 0);
-    sigset_t cur = current_mask();
-    CHECK(sigismember(&cur, SIGUSR1));
-    if (sigismember(&cur, SIGSYS)) {
-        fprintf(stderr, "FAIL: %s(SIG_BLOCK, everything), no token held, blocked SIGSYS\n", name);
-        _exit(1);
-    }
-    hold();
-    CHECK(CA(getppid)() == getppid()); /* traps: must not kill us */
-    still_works(name);
-    unhold();
-    CHECK_EQ(fn(SIG_SETMASK, &old, NULL), 0);
+    printf("catchall_signals: %s, holding tokens, blocks SIGSYS as seen: ok\n", name);
 }
 
 static void part_masks(void) {
-    try_mask_unheld("sigprocmask", sigprocmask);
-    try_mask_unheld("pthread_sigmask", pthread_sigmask);
-    try_mask("sigprocmask", sigprocmask);
-    try_mask("pthread_sigmask", pthread_sigmask);
-    try_mask("libc's own sigprocmask", (mask_fn)ca_sym("sigprocmask"));
-    try_mask("libc's own pthread_sigmask", (mask_fn)ca_sym("pthread_sigmask"));
+    install_program_sigsys();
+    try_mask("sigprocmask", sigprocmask, 0);
+    try_mask("pthread_sigmask", pthread_sigmask, 0);
+    try_mask("sigprocmask", sigprocmask, 1);
+    try_mask("pthread_sigmask", pthread_sigmask, 1);
+    try_own_mask("libc's own sigprocmask", (mask_fn)ca_sym("sigprocmask"));
+    try_own_mask("libc's own pthread_sigmask", (mask_fn)ca_sym("pthread_sigmask"));
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    CHECK_EQ(sigaction(SIGSYS, &dfl, NULL), 0);
 }
 
 /* ---- 3. program handlers while holding tokens ---------------------------- */

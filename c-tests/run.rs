@@ -259,6 +259,84 @@ fn header_check_cxx_plugin() {
 }
 
 // ---------------------------------------------------------------------------
+// SIGSYS stays the program's (SPEC section 7): the same program, linked
+// without the library, prints the same with and without it preloaded.
+// ---------------------------------------------------------------------------
+
+/// c-tests/catchall_sigsys_same.c linked without -llwkt (it finds the
+/// token functions with dlsym, when they are there).
+fn sigsys_same_plain_program() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let exe = bin_dir().join("catchall_sigsys_same_plain");
+        let obj = object("catchall_sigsys_same");
+        let main = object("harness_main_linked");
+        link(&exe, &[obj.as_os_str(), main.as_os_str(), "-ldl".as_ref()]);
+        exe
+    })
+}
+
+fn sigsys_same_run(preload: bool, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let mut c = Command::new(sigsys_same_plain_program());
+    c.args(args)
+        .env_remove("LD_PRELOAD")
+        .envs(env.iter().copied());
+    if preload {
+        c.env("LD_PRELOAD", lib_path());
+    } else {
+        c.env("CA_SAME_PLAIN", "1");
+    }
+    run(c, None)
+}
+
+/// Every SIGSYS case, every way (no token, after one, holding one): the
+/// plain run and the preloaded run print the same, line for line, and
+/// both pass their own checks.
+#[test]
+fn catchall_sigsys_same_with_and_without_library() {
+    let plain = sigsys_same_run(false, &[], &[]);
+    assert!(
+        !plain.timed_out && plain.status.code() == Some(0),
+        "without the library: {}",
+        plain.describe()
+    );
+    let shimmed = sigsys_same_run(true, &[], &[]);
+    assert!(
+        !shimmed.timed_out && shimmed.status.code() == Some(0),
+        "with the library: {}",
+        shimmed.describe()
+    );
+    let (p, s): (Vec<&str>, Vec<&str>) = (
+        plain.stdout.lines().collect(),
+        shimmed.stdout.lines().collect(),
+    );
+    assert!(p.len() > 40, "too little output: {}", plain.describe());
+    for (a, b) in p.iter().zip(&s) {
+        assert_eq!(a, b, "first difference (without / with the library)");
+    }
+    assert_eq!(p.len(), s.len(), "different number of lines");
+}
+
+/// `LWKT_DEBUG` says once that the catch-all steps aside in a thread that
+/// blocks SIGSYS (the case blocks it twice); a thread that never took a
+/// token hears nothing of it.
+#[test]
+fn catchall_sigsys_steps_aside_said_once() {
+    let debug = [("LWKT_DEBUG", "1")];
+    let out = sigsys_same_run(true, &["sigwait", "after"], &debug);
+    assert!(out.status.code() == Some(0), "{}", out.describe());
+    let said = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("steps aside"))
+        .count();
+    assert_eq!(said, 1, "{}", out.describe());
+    let out = sigsys_same_run(true, &["sigwait", "none"], &debug);
+    assert!(out.status.code() == Some(0), "{}", out.describe());
+    assert!(!out.stderr.contains("steps aside"), "{}", out.describe());
+}
+
+// ---------------------------------------------------------------------------
 // Real programs that use no token: same output with and without the shim.
 // ---------------------------------------------------------------------------
 

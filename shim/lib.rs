@@ -14,6 +14,7 @@
 //! - `hooks`: the interposed blocking calls of libc;
 //! - `catchall`: Syscall User Dispatch for the calls libc makes inside
 //!   itself;
+//! - `sigsys`: the program's own SIGSYS while the catch-all holds it;
 //! - `diag`: one-line misuse reports and warnings;
 //! - `config`: the `LWKT_*` environment variables;
 //! - `stats`: the `LWKT_STATS` counters and the report's text;
@@ -30,6 +31,8 @@ pub mod capi;
 mod catchall;
 mod config;
 mod diag;
+#[cfg(not(test))]
+mod sigsys;
 // The test harness is an executable: exporting `read` & co. from it would
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]

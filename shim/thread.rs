@@ -703,13 +703,17 @@ pub fn swap() {
 
 /// References the calling thread holds to `tok` (`lwkt_cnttoken`).
 pub fn count(tok: *const Token) -> usize {
-    let st = state();
+    // A question takes no token: a thread that never took one gets no
+    // state (nor the catch-all armed, maybe inside a handler) for asking.
+    let Some(st) = state_if_used() else { return 0 };
     st.live().iter().filter(|r| r.tok == tok).count()
 }
 
 /// Does the calling thread hold `tok` exclusively?
 pub fn holds_exclusive(tok: *const Token) -> bool {
-    let st = state();
+    let Some(st) = state_if_used() else {
+        return false;
+    };
     st.find_live(tok)
         .is_some_and(|p| st.refs[p].word_mode() == Mode::Exclusive)
 }

@@ -45,6 +45,7 @@ pub fn init_process() {
 /// before returning its result, with the `errno` the call left.
 #[inline(never)]
 pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
+    crate::catchall::checkpoint();
     let saved = sys::errno();
     let tokens = thread::release_all(hook);
     sys::set_errno(saved);
@@ -63,6 +64,7 @@ pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
 #[cold]
 #[inline(never)]
 pub fn held<R>(f: impl FnOnce() -> R) -> R {
+    crate::catchall::checkpoint();
     if crate::config::chaos() {
         thread::chaos_cycle();
     }
