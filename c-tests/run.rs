@@ -1,39 +1,233 @@
 //! Runs the C tests of `c-tests/` and real programs under the shim.
 //!
-//! build.rs compiled every `c-tests/<name>.c` to an object (see the end of
-//! build.rs) and generated one `c_test!(name)` per file; each becomes two
-//! tests here:
+//! The C tests are grouped by folder, and the folder decides how a test
+//! passes (the `c_tests!` list below names every file with its folder's
+//! rule; `every_c_file_has_a_test` fails when a file is missing from it):
 //!
-//! * `<name>::linked`: the object and `harness/main_linked.c`, linked with
-//!   `-llwkt` and an rpath to the freshly built library;
-//! * `<name>::plugin`: the object as a shared object that `plugin_host`
-//!   (which does not link lwkt) dlopen()s while `LD_PRELOAD=liblwkt.so`.
+//! * `Rule::Exits0`: the test exits with status 0.
+//! * `Rule::Aborts` (`misuse/`): the test must be killed by SIGABRT, with
+//!   every `// expect-stderr: TEXT` line of its source found in its stderr.
 //!
-//! A test passes when it exits with status 0. Tests named `misuse_*` must
-//! instead be killed by SIGABRT, with every `// expect-stderr: TEXT` line of
-//! their source found in their stderr. Every run is killed (and fails) after
-//! `RUN_TIMEOUT`: a deadlock fails the test instead of hanging `cargo test`.
+//! Each test runs two ways:
+//!
+//! * `<folder>::<name>::linked`: the test and `harness/main_linked.c`,
+//!   linked with `-llwkt` and an rpath to the freshly built library;
+//! * `<folder>::<name>::plugin`: the test as a shared object that
+//!   `harness/plugin_host.c` (which does not link lwkt) dlopen()s while
+//!   `LD_PRELOAD=liblwkt.so`.
+//!
+//! A test compiles its own C file when it runs (test threads run in
+//! parallel), into target/<profile>/c-tests/obj/, and compiles again only
+//! when the source or a header is newer than the object. Every run is
+//! killed (and fails) after `RUN_TIMEOUT`: a deadlock fails the test
+//! instead of hanging `cargo test`.
 
 mod common;
 
 use common::{lib_dir, lib_path, CC, MANIFEST_DIR};
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 /// Longer than any deadline inside a test (check.h: waits of 20 s, whole-test
 /// watchdogs of 40 s), so that a test's own, clearer failure message wins.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-const OBJ_DIR: &str = env!("LWKT_CTEST_OBJ_DIR");
+/// The C++ compiler build.rs found (for the header check).
+const CXX: &str = env!("LWKT_CTEST_CXX");
 
 // ---------------------------------------------------------------------------
-// Where things are (lib_dir, lib_path: c-tests/common/mod.rs)
+// The tests, by folder
 // ---------------------------------------------------------------------------
 
-/// Linked test programs and plugins go here (target/<profile>/c-tests/).
+/// How a test of a folder passes (see the top of this file).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rule {
+    Exits0,
+    Aborts,
+}
+
+/// One C test: `c-tests/<folder>/<name>.c`.
+struct CTest {
+    folder: &'static str,
+    name: &'static str,
+    rule: Rule,
+}
+
+/// One module per folder, one per test inside it, with a test for each way
+/// of running it; and `LISTED`, every folder with its tests.
+macro_rules! c_tests {
+    ($($(#[doc = $doc:literal])* $folder:ident ($rule:ident): $($name:ident)*;)*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $folder {
+                $(
+                    mod $name {
+                        const TEST: crate::CTest = crate::CTest {
+                            folder: stringify!($folder),
+                            name: stringify!($name),
+                            rule: crate::Rule::$rule,
+                        };
+                        #[test]
+                        fn linked() {
+                            crate::run_c_test(&TEST, crate::Way::Linked);
+                        }
+                        #[test]
+                        fn plugin() {
+                            crate::run_c_test(&TEST, crate::Way::Plugin);
+                        }
+                    }
+                )*
+            }
+        )*
+        /// Every folder of C tests, its rule and its tests.
+        const LISTED: &[(&str, Rule, &[&str])] =
+            &[$((stringify!($folder), Rule::$rule, &[$(stringify!($name)),*])),*];
+    };
+}
+
+c_tests! {
+    /// The token itself (SPEC section 2): exclusion, recursion, order,
+    /// fairness, fork and thread exit, the pool, the version.
+    core (Exits0):
+        abba cancel counter fairness fork mutex_condvar pool recursion seed
+        shared signal swap thread_exit trytoken version zero_token;
+    /// Release on block through the exported symbols (SPEC section 4), one
+    /// file per family of calls (table-driven: include/hook_util.h).
+    hooks (Exits0):
+        fdio filelock fortify futex glibc_functions iov ipc poll pthread sem
+        signal sleep socket wait;
+    /// The catch-all: the blocking calls libc makes inside itself (SPEC
+    /// section 4) and the program's own signals (SPEC section 7).
+    catchall (Exits0):
+        cancel fallback iov libc modes process rawclone seccomp signals
+        sigsys_aside sigsys_install sigsys_same wait_masks;
+    /// Robustness: cancellation, EINTR, exec, fork, garbage and NULL
+    /// tokens (each case in a child that must abort), thousands of threads,
+    /// SIGSTOP.
+    faults (Exits0):
+        cancel eintr exec fork garbage many null sigstop;
+    /// S10: each misuse aborts with one line naming it.
+    misuse (Aborts):
+        assert_held assert_held_excl assert_no_tokens excl_on_shared
+        null_token pool_rel_wrong rel_none rel_not_top rel_other_thread
+        shared_after_uninit swap_one_ref too_many_refs
+        trytoken_excl_on_shared uninit_held uninit_other
+        uninit_other_blocked uninit_other_shared use_after_uninit;
+    /// Randomized operations on many tokens, checked against a model.
+    stress (Exits0):
+        random;
+    /// Reproducers of bugs once found, bounded to a few seconds.
+    regress (Exits0):
+        handoff_race;
+}
+
+/// The folders of c-tests/ that hold something other than tests for this
+/// driver (headers, the harness, other drivers' programs).
+const NOT_TEST_FOLDERS: &[&str] = &[
+    "include",
+    "harness",
+    "common",
+    "observe",
+    "server",
+    "install",
+    "catchall_rust",
+];
+
+/// The `// expect-stderr: TEXT` lines of `src`.
+fn expected_stderr(src: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("// expect-stderr:"))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Every C file in c-tests/ has its test, in the folder it is in, and its
+/// `// expect-stderr:` lines mean what they say: a file that the list
+/// lacks would never run, and an expectation outside `misuse/` would be
+/// silently ignored.
+#[test]
+fn every_c_file_has_a_test() {
+    let tests_dir = Path::new(MANIFEST_DIR).join("c-tests");
+    let mut wrong = Vec::new();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(&tests_dir).unwrap().flatten() {
+        let path = entry.path();
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if NOT_TEST_FOLDERS.contains(&file.as_str()) {
+                continue;
+            }
+            if !LISTED.iter().any(|(f, _, _)| *f == file) {
+                wrong.push(format!(
+                    "c-tests/{file}/ is not a folder of c-tests/run.rs: add it to `c_tests!` \
+                     with its rule (or to NOT_TEST_FOLDERS)"
+                ));
+                continue;
+            }
+            for e in std::fs::read_dir(&path).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                match name.strip_suffix(".c") {
+                    Some(stem) => found.push((file.clone(), stem.to_string())),
+                    None => wrong.push(format!(
+                        "c-tests/{file}/{name}: only C tests (.c) go in a test folder"
+                    )),
+                }
+            }
+        } else if file.ends_with(".c") || file.ends_with(".h") {
+            wrong.push(format!(
+                "c-tests/{file}: a C test goes in the folder of its rule, a header in c-tests/include/"
+            ));
+        }
+    }
+    for (folder, stem) in &found {
+        let listed = LISTED
+            .iter()
+            .any(|(f, _, names)| f == folder && names.contains(&stem.as_str()));
+        if !listed {
+            wrong.push(format!(
+                "c-tests/{folder}/{stem}.c has no test: add `{stem}` to the `{folder}` line \
+                 of `c_tests!` in c-tests/run.rs"
+            ));
+        }
+    }
+    for (folder, rule, names) in LISTED {
+        for name in *names {
+            let src = tests_dir.join(folder).join(format!("{name}.c"));
+            if !found.iter().any(|(f, s)| f == folder && s == name) {
+                wrong.push(format!(
+                    "c-tests/run.rs lists {folder}::{name}, but {} is missing",
+                    src.display()
+                ));
+                continue;
+            }
+            let expects = !expected_stderr(&src).is_empty();
+            if *rule == Rule::Aborts && !expects {
+                wrong.push(format!(
+                    "c-tests/{folder}/{name}.c has no `// expect-stderr: TEXT` line"
+                ));
+            }
+            if *rule != Rule::Aborts && expects {
+                wrong.push(format!(
+                    "c-tests/{folder}/{name}.c has `// expect-stderr:` lines, which only a test \
+                     that must abort checks (c-tests/misuse/)"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Compiling
+// ---------------------------------------------------------------------------
+
+/// Test programs, plugins and objects go here (target/<profile>/c-tests/).
 fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -43,19 +237,89 @@ fn bin_dir() -> &'static Path {
     })
 }
 
-/// The object build.rs made of `name`, or a failure with its compiler
-/// output when it did not compile.
-fn object(name: &str) -> PathBuf {
-    let err = Path::new(OBJ_DIR).join(format!("{name}.err"));
-    if let Ok(text) = std::fs::read_to_string(&err) {
-        panic!("{name} did not compile:\n{text}");
+#[derive(Clone, Copy)]
+enum Lang {
+    C,
+    Cxx,
+}
+
+/// The flags of every C and C++ compile: warnings are errors, the header
+/// and the shared test headers on the include path, position-independent
+/// (a test is also a plugin), optimised like the profile's Rust code.
+fn compile_flags(lang: Lang) -> Vec<String> {
+    let root = Path::new(MANIFEST_DIR);
+    let release = lib_dir().file_name().is_some_and(|p| p != "debug");
+    let mut flags: Vec<String> = vec![
+        "-Wall".into(),
+        "-Wextra".into(),
+        "-Werror".into(),
+        "-pthread".into(),
+        "-fPIC".into(),
+        "-g".into(),
+        if release { "-O2" } else { "-O0" }.into(),
+        format!("-I{}", root.join("include").display()),
+        format!("-I{}", root.join("c-tests/include").display()),
+    ];
+    if let Lang::C = lang {
+        flags.push("-std=c11".into());
     }
-    let obj = Path::new(OBJ_DIR).join(format!("{name}.o"));
-    assert!(
-        obj.is_file(),
-        "{} is missing: rebuild (cargo build --tests)",
-        obj.display()
-    );
+    flags
+}
+
+/// The newest modification time of the headers a test may include
+/// (include/ and c-tests/include/), read once per test process.
+fn newest_header() -> SystemTime {
+    static NEWEST: OnceLock<SystemTime> = OnceLock::new();
+    *NEWEST.get_or_init(|| {
+        let root = Path::new(MANIFEST_DIR);
+        [root.join("include"), root.join("c-tests/include")]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "h"))
+            .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    })
+}
+
+/// One lock per object file, so that the two ways of a test (two test
+/// threads) compile it once between them.
+fn object_lock(obj: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    locks.entry(obj.to_path_buf()).or_default().clone()
+}
+
+/// `c-tests/<src>` compiled as `lang` (with `extra` flags before it) to
+/// target/<profile>/c-tests/obj/<out>.o, unless that is newer than the
+/// source and every header. Fails the test with the compiler's output.
+fn object(src: &str, out: &str, lang: Lang, extra: &[&str]) -> PathBuf {
+    let src = Path::new(MANIFEST_DIR).join("c-tests").join(src);
+    let obj = bin_dir().join("obj").join(format!("{out}.o"));
+    let lock = object_lock(&obj);
+    // A poisoned lock: the other way's compile failed; try again, and fail
+    // the same way with the same output.
+    let _compiling = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified());
+    let src_time = mtime(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    if let Ok(t) = mtime(&obj) {
+        if t > src_time && t > newest_header() {
+            return obj;
+        }
+    }
+    std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+    let mut cmd = Command::new(match lang {
+        Lang::C => CC,
+        Lang::Cxx => CXX,
+    });
+    cmd.args(compile_flags(lang))
+        .args(extra)
+        .arg("-c")
+        .arg(&src);
+    common::build_to(&obj, cmd, &format!("compiling {}", src.display()));
     obj
 }
 
@@ -66,15 +330,16 @@ fn object(name: &str) -> PathBuf {
 /// Run the C compiler as a linker; write to a temporary name and rename, so
 /// that concurrent test threads (or processes) never run a half-written file.
 fn link(output: &Path, args: &[&std::ffi::OsStr]) {
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
     let mut cmd = Command::new(CC);
     cmd.args(args).arg("-pthread");
     common::build_to(output, cmd, &format!("linking {}", output.display()));
 }
 
-/// `<name>` linked into a program with -llwkt.
-fn link_program(name: &str, obj: &Path) -> PathBuf {
-    let exe = bin_dir().join(name);
-    let main = object("harness_main_linked");
+/// `obj` linked into the program `<path>` with -llwkt.
+fn link_program(path: &str, obj: &Path) -> PathBuf {
+    let exe = bin_dir().join(path);
+    let main = object("harness/main_linked.c", "harness/main_linked", Lang::C, &[]);
     let libdir = lib_dir();
     let rpath = format!("-Wl,-rpath,{}", libdir.display());
     let ldir = format!("-L{}", libdir.display());
@@ -91,10 +356,10 @@ fn link_program(name: &str, obj: &Path) -> PathBuf {
     exe
 }
 
-/// `<name>` as a plugin: lwkt symbols stay undefined, to be resolved from
-/// the preloaded library when plugin_host dlopen()s it.
-fn link_plugin(name: &str, obj: &Path) -> PathBuf {
-    let so = bin_dir().join(format!("{name}.so"));
+/// `obj` as the plugin `<path>.so`: lwkt symbols stay undefined, to be
+/// resolved from the preloaded library when plugin_host dlopen()s it.
+fn link_plugin(path: &str, obj: &Path) -> PathBuf {
+    let so = bin_dir().join(format!("{path}.so"));
     link(&so, &["-shared".as_ref(), obj.as_os_str()]);
     so
 }
@@ -103,8 +368,8 @@ fn link_plugin(name: &str, obj: &Path) -> PathBuf {
 fn plugin_host() -> &'static Path {
     static HOST: OnceLock<PathBuf> = OnceLock::new();
     HOST.get_or_init(|| {
-        let exe = bin_dir().join("plugin_host");
-        let obj = object("harness_plugin_host");
+        let exe = bin_dir().join("harness/plugin_host");
+        let obj = object("harness/plugin_host.c", "harness/plugin_host", Lang::C, &[]);
         link(&exe, &[obj.as_os_str(), "-ldl".as_ref()]);
         exe
     })
@@ -130,132 +395,129 @@ fn run(mut cmd: Command, stdin: Option<Vec<u8>>) -> Outcome {
     common::run_with_timeout(cmd, stdin, RUN_TIMEOUT)
 }
 
-/// The `// expect-stderr: TEXT` lines of c-tests/<name>.c.
-fn expected_stderr(name: &str) -> Vec<String> {
-    let src = Path::new(MANIFEST_DIR)
-        .join("c-tests")
-        .join(format!("{name}.c"));
-    let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    text.lines()
-        .filter_map(|l| l.trim_start().strip_prefix("// expect-stderr:"))
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Way {
     Linked,
     Plugin,
 }
 
-/// Build and run one C test one way, and judge it.
-fn run_c_test(name: &str, way: Way) {
-    let obj = object(name);
+/// Compile, link and run one C test one way, and judge it.
+fn run_c_test(test: &CTest, way: Way) {
+    let src = format!("{}/{}.c", test.folder, test.name);
+    let path = format!("{}/{}", test.folder, test.name);
+    let obj = object(&src, &path, Lang::C, &[]);
+    run_object(&path, &obj, way, test.rule);
+}
+
+/// Link `obj` (a test's object) into `<path>` one way, run and judge it.
+fn run_object(path: &str, obj: &Path, way: Way, rule: Rule) {
     let cmd = match way {
-        Way::Linked => Command::new(link_program(name, &obj)),
+        Way::Linked => Command::new(link_program(path, obj)),
         Way::Plugin => {
-            let so = link_plugin(&format!("{name}_plugin"), &obj);
+            let so = link_plugin(&format!("{path}_plugin"), obj);
             let mut c = Command::new(plugin_host());
             c.arg(so).env("LD_PRELOAD", lib_path());
             c
         }
     };
     let out = run(cmd, None);
-    judge(name, way, &out);
-}
-
-fn judge(name: &str, way: Way, out: &Outcome) {
-    let ctx = format!("{name} ({way:?})");
-    if name.starts_with("misuse_") {
-        let patterns = expected_stderr(name);
-        assert!(
-            !patterns.is_empty(),
-            "{name}.c has no `// expect-stderr: TEXT` line"
-        );
-        assert!(
-            !out.timed_out && out.status.signal() == Some(libc::SIGABRT),
-            "{ctx}: expected to abort (SIGABRT), but: {}",
-            out.describe()
-        );
-        for p in &patterns {
-            assert!(
-                out.stderr.contains(p.as_str()),
-                "{ctx}: stderr lacks {p:?}: {}",
-                out.describe()
-            );
-        }
-    } else {
-        assert!(
+    let ctx = format!("{path} ({way:?})");
+    match rule {
+        Rule::Exits0 => assert!(
             !out.timed_out && out.status.code() == Some(0),
             "{ctx} failed: {}",
             out.describe()
-        );
-    }
-}
-
-/// One module per C test, with a test for each way of running it.
-macro_rules! c_test {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn linked() {
-                super::run_c_test(stringify!($name), super::Way::Linked);
-            }
-            #[test]
-            fn plugin() {
-                super::run_c_test(stringify!($name), super::Way::Plugin);
+        ),
+        Rule::Aborts => {
+            let src = Path::new(MANIFEST_DIR).join(format!("c-tests/{path}.c"));
+            let patterns = expected_stderr(&src);
+            assert!(
+                !patterns.is_empty(),
+                "{} has no `// expect-stderr: TEXT` line",
+                src.display()
+            );
+            assert!(
+                !out.timed_out && out.status.signal() == Some(libc::SIGABRT),
+                "{ctx}: expected to abort (SIGABRT), but: {}",
+                out.describe()
+            );
+            for p in &patterns {
+                assert!(
+                    out.stderr.contains(p.as_str()),
+                    "{ctx}: stderr lacks {p:?}: {}",
+                    out.describe()
+                );
             }
         }
-    };
+    }
 }
-
-include!(env!("LWKT_CTEST_LIST"));
 
 // ---------------------------------------------------------------------------
 // The header
 // ---------------------------------------------------------------------------
 
-/// The committed include/lwkt.h is what cbindgen makes of the sources now.
-/// (build.rs rewrites the working copy, so compare with git's HEAD.)
+/// The committed include/lwkt.h is what cbindgen makes of the sources now
+/// (build.rs writes that to OUT_DIR). With `LWKT_BLESS=1` it refreshes
+/// include/lwkt.h instead of failing.
 #[test]
 fn header_is_fresh() {
-    let fresh = std::fs::read(env!("LWKT_FRESH_HEADER")).expect("build.rs wrote a fresh header");
-    let committed = Command::new("git")
-        .args(["show", "HEAD:include/lwkt.h"])
-        .current_dir(MANIFEST_DIR)
-        .output();
-    let committed = match committed {
-        Ok(o) if o.status.success() => o.stdout,
-        _ => {
-            println!(
-                "header_is_fresh: skipped (not a git checkout, or no committed include/lwkt.h)"
-            );
-            return;
-        }
-    };
-    assert!(
-        committed == fresh,
-        "include/lwkt.h as committed differs from the header generated from shim/ \
-         (cargo build regenerated it: commit include/lwkt.h)"
+    let fresh_path = env!("LWKT_FRESH_HEADER");
+    let fresh = std::fs::read_to_string(fresh_path).expect("build.rs wrote a fresh header");
+    let committed_path = Path::new(MANIFEST_DIR).join("include/lwkt.h");
+    if std::env::var_os("LWKT_BLESS").is_some_and(|v| v == "1") {
+        let tmp = committed_path.with_extension(format!("h.tmp{}", std::process::id()));
+        std::fs::write(&tmp, &fresh).unwrap();
+        std::fs::rename(&tmp, &committed_path).unwrap();
+        println!("header_is_fresh: wrote {}", committed_path.display());
+        return;
+    }
+    let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+    if committed == fresh {
+        return;
+    }
+    let line = committed
+        .lines()
+        .zip(fresh.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()))
+        + 1;
+    panic!(
+        "include/lwkt.h differs from the header cbindgen makes of shim/ now (from line \
+         {line}: committed {:?}, generated {:?}).\nRefresh it, look at the difference and \
+         commit it:\n    LWKT_BLESS=1 cargo test --test c_tests header_is_fresh\n    git diff \
+         include/lwkt.h\n(the generated header is {fresh_path})",
+        committed.lines().nth(line - 1).unwrap_or("<end of file>"),
+        fresh.lines().nth(line - 1).unwrap_or("<end of file>"),
     );
 }
 
-/// The header compiles as C and as C++ with every macro used (build.rs),
-/// and the C++ program runs: both ways, like any C test.
+/// The header compiles as C and as C++ with every macro used
+/// (harness/header_check.cc), and the C++ program runs: both ways, like any
+/// C test.
 #[test]
 fn header_check_c_compiles() {
-    object("header_check_c");
+    object(
+        "harness/header_check.cc",
+        "harness/header_check_c",
+        Lang::C,
+        &["-x", "c"],
+    );
+}
+
+fn header_check_cxx(way: Way) {
+    let path = "harness/header_check_cxx";
+    let obj = object("harness/header_check.cc", path, Lang::Cxx, &[]);
+    run_object(path, &obj, way, Rule::Exits0);
 }
 
 #[test]
 fn header_check_cxx_linked() {
-    run_c_test("header_check_cxx", Way::Linked);
+    header_check_cxx(Way::Linked);
 }
 
 #[test]
 fn header_check_cxx_plugin() {
-    run_c_test("header_check_cxx", Way::Plugin);
+    header_check_cxx(Way::Plugin);
 }
 
 // ---------------------------------------------------------------------------
@@ -263,14 +525,19 @@ fn header_check_cxx_plugin() {
 // without the library, prints the same with and without it preloaded.
 // ---------------------------------------------------------------------------
 
-/// c-tests/catchall_sigsys_same.c linked without -llwkt (it finds the
+/// c-tests/catchall/sigsys_same.c linked without -llwkt (it finds the
 /// token functions with dlsym, when they are there).
 fn sigsys_same_plain_program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        let exe = bin_dir().join("catchall_sigsys_same_plain");
-        let obj = object("catchall_sigsys_same");
-        let main = object("harness_main_linked");
+        let exe = bin_dir().join("catchall/sigsys_same_plain");
+        let obj = object(
+            "catchall/sigsys_same.c",
+            "catchall/sigsys_same",
+            Lang::C,
+            &[],
+        );
+        let main = object("harness/main_linked.c", "harness/main_linked", Lang::C, &[]);
         link(&exe, &[obj.as_os_str(), main.as_os_str(), "-ldl".as_ref()]);
         exe
     })

@@ -1,0 +1,19 @@
+/*
+ * misuse/assert_no_tokens.c: ASSERT_NO_TOKENS_HELD fails while a token is
+ * held, and the message lists it.
+ */
+// expect-stderr: ASSERT_NO_TOKENS_HELD
+// expect-stderr: misuse_still_held
+#include "check.h"
+
+static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(misuse_still_held);
+
+int lwkt_test_main(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    ASSERT_NO_TOKENS_HELD(); /* passes */
+    lwkt_gettoken(&T);
+    ASSERT_NO_TOKENS_HELD();
+    fprintf(stderr, "FAIL: ASSERT_NO_TOKENS_HELD while holding returned\n");
+    return 1;
+}
