@@ -1363,8 +1363,14 @@ fn stats_full_table_says_what_it_could_not_show() {
 
 /// Say on the real stderr (not the test harness's captured output) that a
 /// test did not run, and why.
+/// Say that `test` is skipped, and why; under CI (which runs as root with
+/// every tool installed) a skip is a failure, so that it cannot hide.
 fn skipped(test: &str, why: &str) {
     use std::io::Write;
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: would be skipped, and CI is set: {why}"
+    );
     let _ = writeln!(std::io::stderr(), "observe: {test}: SKIPPED: {why}");
 }
 
