@@ -107,6 +107,19 @@ pub enum Mode {
     Shared,
 }
 
+/// How `acquire_slow` ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Waited {
+    /// The caller holds the word in the mode it asked for.
+    Acquired,
+    /// The token was passed to `lwkt_token_uninit` (a misuse to report).
+    Dead,
+    /// A shared request found the word held exclusively by the calling
+    /// thread: handed to a wait of this thread that a signal handler (the
+    /// caller) interrupted. The caller's reference rides on that hold.
+    OwnExclusive,
+}
+
 /// What a failed attempt found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Busy {
@@ -233,6 +246,20 @@ impl Token {
         }
     }
 
+    /// `release_exclusive` when nobody waits (the caller's fast path): None,
+    /// having done nothing, when waiters are counted; otherwise the word is
+    /// released and the answer says whether a waiter came meanwhile (then
+    /// the caller calls `wake_waiters`, after its own bookkeeping).
+    #[inline(always)]
+    pub fn release_exclusive_quick(&self) -> Option<bool> {
+        if self.waiters().load(Relaxed) != 0 {
+            return None;
+        }
+        self.word().store(0, Release);
+        store_load_barrier();
+        Some(self.waiters().load(Relaxed) != 0)
+    }
+
     /// Release the word held exclusively by the caller.
     #[inline(always)]
     pub fn release_exclusive(&self) {
@@ -318,6 +345,35 @@ impl Token {
         }
     }
 
+    /// Add a shared hold to a word that is shared by this process, even
+    /// past `EXCLREQ` and a registered handoff: for a thread that may hold
+    /// a count of this word already (a signal handler ran while its thread
+    /// was between a compare-and-swap and noting it), which must never wait
+    /// for its own count. False when the word is not shared (then the
+    /// thread holds no count of it).
+    #[cold]
+    pub fn join_shared(&self) -> bool {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        while w & SHARED != 0
+            && w & (DEAD | RESERVED_BITS) == 0
+            && w & ID_MASK == pid
+            && w & COUNT_MASK != COUNT_MASK
+        {
+            match self
+                .word()
+                .compare_exchange_weak(w, w + COUNT_ONE, Acquire, Relaxed)
+            {
+                Ok(_) => {
+                    self.seq().fetch_add(1, Relaxed);
+                    return true;
+                }
+                Err(x) => w = x,
+            }
+        }
+        false
+    }
+
     /// Turn the caller's exclusive hold into a shared one.
     pub fn downgrade(&self) {
         let w = SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64;
@@ -334,7 +390,7 @@ impl Token {
     /// `t_handoff` instead: it is woken there too, so that it sees a free
     /// word that was not handed to it.
     #[cold]
-    fn wake_waiters(&self) {
+    pub fn wake_waiters(&self) {
         self.wake_sleepers(false);
     }
 
@@ -356,13 +412,12 @@ impl Token {
 
     /// Wait until the caller holds the word in `mode`. The caller holds no
     /// token (thread.rs released them all). Spins, then sleeps on the futex.
-    /// False when the token turned out to be uninitialised (`DEAD`).
     #[cold]
-    pub fn acquire_slow(&self, mode: Mode, me: u32) -> bool {
+    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
         for _ in 0..SPIN_ROUNDS {
             core::hint::spin_loop();
             if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
-                return true;
+                return Waited::Acquired;
             }
         }
         let unit = if mode == Mode::Exclusive {
@@ -380,7 +435,7 @@ impl Token {
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
-        let mut acquired = true;
+        let mut result = Waited::Acquired;
         loop {
             let seen = self.wake().load(Acquire);
             if registered {
@@ -392,12 +447,36 @@ impl Token {
                     continue;
                 }
                 if h != my_handoff {
-                    // A releaser cleared our registration: the word is ours.
+                    // A releaser cleared our registration: the word is
+                    // ours, unless a signal handler that interrupted this
+                    // wait took it over meanwhile (`OwnExclusive` below) and
+                    // has given it back: then wait on.
+                    if mode == Mode::Exclusive && self.exclusive_holder() != me {
+                        registered = false;
+                        continue;
+                    }
                     self.seq().fetch_add(1, Relaxed);
                     break;
                 }
             }
-            if self.try_acquire(mode, me).is_ok() {
+            let tried = self.try_acquire(mode, me);
+            if tried == Err(Busy::SelfExclusive) {
+                // Handed to a wait of this thread that the signal handler
+                // running this wait interrupted. The interrupted wait finds
+                // out when it runs again (above).
+                if registered {
+                    let _ = self
+                        .handoff()
+                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed);
+                }
+                if mode == Mode::Exclusive {
+                    self.seq().fetch_add(1, Relaxed);
+                } else {
+                    result = Waited::OwnExclusive;
+                }
+                break;
+            }
+            if tried.is_ok() {
                 if registered
                     && self
                         .handoff()
@@ -416,7 +495,7 @@ impl Token {
             }
             let w = self.word().load(Relaxed);
             if is_dead(w) {
-                acquired = false; // the caller reports the misuse
+                result = Waited::Dead; // the caller reports the misuse
                 break;
             }
             // A holder that no longer exists first: marking the word below
@@ -465,7 +544,7 @@ impl Token {
             }
         }
         self.waiters().fetch_sub(unit, Relaxed);
-        acquired
+        result
     }
 
     /// The word is held by a thread that no longer exists (a fork child
