@@ -5,7 +5,8 @@
  * Thread A takes and releases T in a loop (sometimes under an outer token U,
  * sometimes blocking in nanosleep while holding, so that release on block and
  * retake run too) while another thread hammers it with SIGUSR1; A's handler
- * takes and releases T as well. Thread B contends for T all along. Whoever is
+ * takes and releases T as well (and now and then blocks holding it). Thread
+ * B contends for T all along. Whoever is
  * inside T checks, with plain (non-atomic) memory, that no other thread is
  * inside, and that T's lock word names its own thread: a handler that landed
  * between two steps of A's acquire or release and mistook the half-done step
@@ -88,13 +89,33 @@ static void inside_shared(const char *who) {
 static void on_usr1(int sig) {
     (void)sig;
     int saved = errno;
-    atomic_fetch_add_explicit(&handler_runs, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&phase_shared, memory_order_relaxed)) {
+    long run = atomic_fetch_add_explicit(&handler_runs, 1, memory_order_relaxed);
+    int shared = atomic_load_explicit(&phase_shared, memory_order_relaxed);
+    if (shared) {
         lwkt_gettoken_shared(&T);
         inside_shared("handler (shared)");
     } else {
         lwkt_gettoken(&T);
         inside_exclusive("handler");
+    }
+    if ((run & 15) == 5) {
+        /* Block holding T: the handler gives back what its thread owns
+         * (whatever step it interrupted) and takes it back. Meanwhile
+         * others may hold T, so the interrupted critical section of A
+         * (if any) steps out, as it would around a blocking call. */
+        int saved_owner = excl_owner, saved_inside = shared_inside;
+        excl_owner = 0;
+        shared_inside = 0;
+        struct timespec ts = {0, 1000};
+        nanosleep(&ts, NULL);
+        if (shared)
+            inside_shared("handler (shared, after blocking)");
+        else
+            inside_exclusive("handler (after blocking)");
+        if (excl_owner != 0 || shared_inside != 0)
+            fail_inside("handler", "a holder left T marked", word_now());
+        excl_owner = saved_owner;
+        shared_inside = saved_inside;
     }
     lwkt_reltoken(&T);
     atomic_fetch_add_explicit(&handler_acquisitions, 1, memory_order_relaxed);

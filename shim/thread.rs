@@ -101,6 +101,9 @@ pub struct ThreadState {
     /// Syscall User Dispatch is on for this thread (its switch is the
     /// `lwkt_thread_selector` byte).
     dispatch: bool,
+    /// The token whose word this thread's release is handing to a
+    /// registered waiter right now (see `Token::finish_handoff`), or null.
+    handing_off: *const Token,
 }
 
 impl ThreadState {
@@ -115,6 +118,7 @@ impl ThreadState {
         chaos_rng: 0,
         taken_at: [0; MAX_REFS],
         dispatch: false,
+        handing_off: ptr::null(),
     };
 }
 
@@ -376,22 +380,32 @@ impl ThreadState {
             .any(|r| r.tok == tok && r.is_primary() && r.flags & R_COUNTED != 0)
     }
 
-    /// Might the thread hold a shared count of `tok` that no reference has
-    /// noted (a signal handler interrupted it between a compare-and-swap
-    /// and the note, or a shared hold was handed to its interrupted wait)?
-    fn may_hold_uncounted(&self, tok: *const Token) -> bool {
+    /// Has the thread a primary reference to `tok` (but `except`) that does
+    /// not own its word? Only where a signal handler interrupted its thread
+    /// in a step on `tok` (acquire, release, wait): the thread may then
+    /// hold a shared count that no reference has noted yet, or reserve the
+    /// word for its own exclusive wait, and the handler must not wait for
+    /// either.
+    fn has_unowned_primary(&self, tok: *const Token, except: usize) -> bool {
         (0..self.depth as usize).any(|i| {
             let r = &self.refs[i];
-            r.tok == tok && r.is_primary() && !self.holds_word(i)
+            i != except && r.tok == tok && r.is_primary() && !self.holds_word(i)
         })
     }
 
-    /// Does the thread hold, or is it taking or giving back, `tok` shared?
-    fn takes_or_holds_shared(&self, tok: *const Token) -> bool {
-        self.find_live(tok).is_some()
-            || self.refs[..self.depth as usize]
-                .iter()
-                .any(|r| r.tok == tok && r.is_primary() && r.word_mode() == Mode::Shared)
+    /// Has the thread a shared primary reference to `tok`: does it hold,
+    /// take, give back or wait for a shared count of it (maybe in code that
+    /// a signal handler interrupted)? An exclusive wait could then be a
+    /// wait for the thread's own count.
+    fn has_shared_primary(&self, tok: *const Token) -> bool {
+        self.refs[..self.depth as usize]
+            .iter()
+            .any(|r| r.tok == tok && r.is_primary() && r.word_mode() == Mode::Shared)
+    }
+
+    /// Has the thread a live shared request for `tok`?
+    fn has_live_shared_request(&self, tok: *const Token) -> bool {
+        self.live().iter().any(|r| r.tok == tok && !r.is_excl())
     }
 
     /// Record a reference on top of the stack, before its word is taken (a
@@ -633,24 +647,24 @@ fn take_recursive(
             st.push(call, tok, excl);
             true
         }
-        Busy::Shared if mode == Mode::Exclusive && st.takes_or_holds_shared(tok) => {
-            if config::debug() {
-                warn_shared_elsewhere(st, tok);
-            }
-            diag::misuse(
-                call,
-                tok,
-                format_args!(
-                    "exclusive request on a token the thread holds shared can never succeed"
-                ),
-            )
+        Busy::Shared
+            if mode == Mode::Exclusive
+                && (st.has_shared_primary(tok) || st.has_live_shared_request(tok)) =>
+        {
+            exclusive_on_own_shared(st, call, tok)
         }
-        Busy::Shared if mode == Mode::Shared && st.may_hold_uncounted(tok) => {
+        Busy::Other if mode == Mode::Exclusive && st.has_shared_primary(tok) => {
+            // A signal handler whose thread takes or waits for it shared.
+            exclusive_on_own_shared(st, call, tok)
+        }
+        Busy::Shared | Busy::Other
+            if mode == Mode::Shared && st.has_unowned_primary(tok, usize::MAX) =>
+        {
             // A signal handler whose thread may hold a count of this word
-            // that it has not noted yet: waiting (for an exclusive waiter
-            // that waits for that count) would never end. Join the shared
-            // hold instead; if the word is not shared, the thread holds no
-            // count of it and may wait like anybody.
+            // that it has not noted yet, or has reserved it for its own
+            // exclusive wait: waiting would never end. Join the shared
+            // hold instead; if the word is neither shared nor reserved,
+            // the thread holds no count of it and may wait like anybody.
             let i = st.record(call, tok, R_PRIMARY);
             if unsafe { &*tok }.join_shared() {
                 st.took(i);
@@ -664,6 +678,19 @@ fn take_recursive(
         }
         _ => false,
     }
+}
+
+/// SPEC S5: exclusive on the thread's own shared hold can never succeed.
+#[cold]
+fn exclusive_on_own_shared(st: &ThreadState, call: &'static str, tok: *const Token) -> ! {
+    if config::debug() {
+        warn_shared_elsewhere(st, tok);
+    }
+    diag::misuse(
+        call,
+        tok,
+        format_args!("exclusive request on a token the thread holds shared can never succeed"),
+    )
 }
 
 /// `LWKT_DEBUG`: an exclusive request meets the thread's own shared hold,
@@ -714,7 +741,7 @@ pub fn rel(call: &'static str, tok: *const Token) {
     const EXCL_PRIMARY: u32 = R_PRIMARY | R_WORD_EXCL;
     if top.flags & EXCL_PRIMARY == EXCL_PRIMARY && !config::timing() {
         // The word first, then the reference (SPEC section 7).
-        unsafe { &*tok }.release_exclusive();
+        unsafe { &*tok }.release_exclusive(st.me());
         st.pop(d - 1);
     } else {
         rel_other(st, d - 1, top);
@@ -785,6 +812,19 @@ fn downgrade_if_last_exclusive(st: &mut ThreadState, tok: *const Token) {
             st.refs[p].flags = (st.refs[p].flags & !R_WORD_EXCL) | R_COUNTED;
         }
     }
+}
+
+/// Note that the calling thread's release is handing `tok`'s word over
+/// (null: done); returns the previous note, which the caller restores (a
+/// signal handler's release nests inside its thread's).
+pub fn handing_off(tok: *const Token) -> *const Token {
+    compiler_fence(SeqCst);
+    let prev = match state_if_used() {
+        Some(st) => core::mem::replace(&mut st.handing_off, tok),
+        None => ptr::null(),
+    };
+    compiler_fence(SeqCst);
+    prev
 }
 
 /// Threads that have used tokens, in order: seeds each thread's chaos.
@@ -893,6 +933,18 @@ pub fn release_all(why: &'static str) -> Released {
     // would.
     for i in (0..upto as usize).rev() {
         if !st.holds_word(i) {
+            if st.refs[i].is_primary() {
+                // A signal handler about to block while its thread was
+                // between a release and what goes with it (or taking the
+                // word): finish a handoff, wake the waiters now, or one
+                // that the release handed the word to or reserved it for
+                // (EXCLREQ) would wait until the handler returns.
+                let t = unsafe { &*st.refs[i].tok };
+                if st.handing_off == st.refs[i].tok {
+                    t.finish_handoff();
+                }
+                t.wake_everybody();
+            }
             continue;
         }
         if st.seq_at_release[i] == 0 {
@@ -961,6 +1013,22 @@ pub fn retake(r: Released, call: &'static str) {
                         st.refs[i].flags &= !R_PRIMARY;
                         st.seq_at_release[i] = 0;
                     }
+                }
+                Err(Busy::Shared | Busy::Other)
+                    if rf.word_mode() == Mode::Shared
+                        && st.has_unowned_primary(rf.tok, i)
+                        && t.join_shared() =>
+                {
+                    // This thread may hold a count of the word already, or
+                    // reserve it (see `take_recursive`): never wait for it.
+                    st.took(i);
+                    held |= 1 << i;
+                }
+                Err(_) if rf.word_mode() == Mode::Exclusive && st.has_shared_primary(rf.tok) => {
+                    // A signal handler's exclusive hold, given back while
+                    // it blocked, meets its thread's own shared hold (or
+                    // wait): waiting would never end.
+                    exclusive_on_own_shared(st, call, rf.tok)
                 }
                 Err(_) => {
                     // Give back what we took, wait for this one (holding
@@ -1054,7 +1122,7 @@ fn give_back(st: &mut ThreadState, i: usize) {
     let rf = st.refs[i];
     let t = unsafe { &*rf.tok };
     match rf.word_mode() {
-        Mode::Exclusive => t.release_exclusive(),
+        Mode::Exclusive => t.release_exclusive(st.me()),
         Mode::Shared => {
             // Unnoted first: a handler that lands before the count is
             // gone leaves it alone rather than give it back twice.

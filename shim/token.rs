@@ -260,9 +260,9 @@ impl Token {
         Some(self.waiters().load(Relaxed) != 0)
     }
 
-    /// Release the word held exclusively by the caller.
+    /// Release the word held exclusively by the caller (thread `me`).
     #[inline(always)]
-    pub fn release_exclusive(&self) {
+    pub fn release_exclusive(&self, me: u32) {
         if self.waiters().load(Relaxed) == 0 {
             self.word().store(0, Release);
             store_load_barrier();
@@ -271,12 +271,12 @@ impl Token {
             }
             self.wake_waiters();
         } else {
-            self.release_exclusive_contended();
+            self.release_exclusive_contended(me);
         }
     }
 
     #[cold]
-    fn release_exclusive_contended(&self) {
+    fn release_exclusive_contended(&self, me: u32) {
         if !self.looks_initialised() {
             crate::diag::misuse(
                 "lwkt_reltoken",
@@ -285,6 +285,12 @@ impl Token {
             );
         }
         let mut h = self.handoff().load(Acquire);
+        // A wait of this very thread (interrupted by the signal handler
+        // releasing here) gets no handoff: the word would stay with the
+        // thread while the handler goes on, maybe to block.
+        if h & !(HANDOFF_SHARED | HANDOFF_BUSY) == me {
+            h = 0;
+        }
         // Claim the registration first, so that the waiter's own
         // compare-and-swap (after taking the word itself) fails and it
         // knows it was handed the word as well.
@@ -294,6 +300,7 @@ impl Token {
                 .compare_exchange(h, h | HANDOFF_BUSY, AcqRel, Acquire)
             {
                 Ok(_) => break,
+                Err(x) if x & !(HANDOFF_SHARED | HANDOFF_BUSY) == me => h = 0,
                 Err(x) => h = x,
             }
         }
@@ -306,8 +313,17 @@ impl Token {
             } else {
                 (h & !HANDOFF_BUSY) as u64
             };
+            // A signal handler that interrupts this thread between the two
+            // stores finishes the handoff (`finish_handoff`): it must not
+            // wait for a waiter that waits for us.
+            let outer = crate::thread::handing_off(self);
             self.word().store(w, Release);
-            self.handoff().store(0, Release);
+            // Cleared only if still ours: a handler may have done it, and
+            // a new waiter registered since.
+            let _ = self
+                .handoff()
+                .compare_exchange(h | HANDOFF_BUSY, 0, Release, Relaxed);
+            crate::thread::handing_off(outer);
             // Only the registered waiter sleeps on t_handoff: no herd.
             sys::futex_wake(self.handoff(), 1);
         } else {
@@ -346,24 +362,29 @@ impl Token {
     }
 
     /// Add a shared hold to a word that is shared by this process, even
-    /// past `EXCLREQ` and a registered handoff: for a thread that may hold
-    /// a count of this word already (a signal handler ran while its thread
-    /// was between a compare-and-swap and noting it), which must never wait
-    /// for its own count. False when the word is not shared (then the
-    /// thread holds no count of it).
+    /// past `EXCLREQ` and a registered handoff, or reserved (`EXCLREQ`
+    /// alone): for a signal handler whose thread may hold a count of this
+    /// word already, or waits for it itself (a compare-and-swap it has not
+    /// noted yet, a reservation of its interrupted wait), and which must
+    /// never wait for its own thread. False when the word is neither (then
+    /// the thread holds no count of it).
     #[cold]
     pub fn join_shared(&self) -> bool {
         let pid = PROCESS_ID.load(Relaxed) as u64;
         let mut w = self.word().load(Relaxed);
-        while w & SHARED != 0
-            && w & (DEAD | RESERVED_BITS) == 0
-            && w & ID_MASK == pid
-            && w & COUNT_MASK != COUNT_MASK
-        {
-            match self
-                .word()
-                .compare_exchange_weak(w, w + COUNT_ONE, Acquire, Relaxed)
+        loop {
+            let new = if w == EXCLREQ {
+                EXCLREQ | SHARED | COUNT_ONE | pid
+            } else if w & SHARED != 0
+                && w & (DEAD | RESERVED_BITS) == 0
+                && w & ID_MASK == pid
+                && w & COUNT_MASK != COUNT_MASK
             {
+                w + COUNT_ONE
+            } else {
+                return false;
+            };
+            match self.word().compare_exchange_weak(w, new, Acquire, Relaxed) {
                 Ok(_) => {
                     self.seq().fetch_add(1, Relaxed);
                     return true;
@@ -371,7 +392,6 @@ impl Token {
                 Err(x) => w = x,
             }
         }
-        false
     }
 
     /// Turn the caller's exclusive hold into a shared one.
@@ -392,6 +412,30 @@ impl Token {
     #[cold]
     pub fn wake_waiters(&self) {
         self.wake_sleepers(false);
+    }
+
+    /// Finish a handoff that this thread's release was making when a
+    /// signal handler (the caller) interrupted it after the word was
+    /// handed over: clear the registration the release claimed, and wake
+    /// the waiter it was for.
+    #[cold]
+    pub fn finish_handoff(&self) {
+        let h = self.handoff().load(Acquire);
+        if h & HANDOFF_BUSY != 0
+            && self
+                .handoff()
+                .compare_exchange(h, 0, Release, Relaxed)
+                .is_ok()
+        {
+            sys::futex_wake(self.handoff(), 1);
+        }
+    }
+
+    /// Wake every sleeper (a wake-up that a release interrupted by a
+    /// signal handler has not made yet).
+    #[cold]
+    pub fn wake_everybody(&self) {
+        self.wake_sleepers(true);
     }
 
     /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
@@ -483,13 +527,18 @@ impl Token {
                         .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
                         .is_err()
                 {
-                    // Handed over as well as taken: wait for the handoff
-                    // to finish, keep one shared hold. (An exclusive
-                    // handoff cannot race with our own take.)
-                    while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
-                        core::hint::spin_loop();
+                    // Our registration is gone. Shared: handed over as
+                    // well as taken; wait for the handoff to finish, keep
+                    // one hold. Exclusive: an exclusive handoff cannot
+                    // race with our own take; the registration went with a
+                    // word handed to this thread, which the signal handler
+                    // that interrupted this wait took and gave back.
+                    if mode == Mode::Shared {
+                        while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
+                            core::hint::spin_loop();
+                        }
+                        self.release_shared();
                     }
-                    self.release_shared();
                 }
                 break;
             }
