@@ -214,9 +214,8 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
     let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
     let m = sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0);
     if m < 0 {
-        diag::misuse(
+        diag::misuse_no_token(
             "lwkt",
-            ptr::null(),
             format_args!("no memory for this thread's token state"),
         );
     }
@@ -859,9 +858,8 @@ pub fn swap() {
     let st = state();
     let d = st.depth as usize;
     if d < 2 || d - 2 < st.released_below as usize {
-        diag::misuse(
+        diag::misuse_no_token(
             "lwkt_token_swap",
-            ptr::null(),
             format_args!("needs two token references held"),
         );
     }
