@@ -234,9 +234,34 @@ unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadSta
         stats::thread_started();
     }
     (*p).dispatch = dispatch_on(selector_slot());
+    if !(*p).dispatch {
+        say_catchall_unavailable();
+    }
     *slot = p;
     &mut *p
 }
+
+/// Once a process, when a thread first uses tokens while the catch-all is
+/// unavailable (valgrind, a kernel without Syscall User Dispatch; not when
+/// LWKT_CATCHALL=0 turned it off): the blocking calls that libc makes
+/// inside itself then keep the caller's tokens (SPEC section 4), and the
+/// program should know.
+#[cfg(not(test))]
+#[cold]
+fn say_catchall_unavailable() {
+    static SAID: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if !config::CATCHALL_WANTED.load(Relaxed) || crate::catchall::on() || SAID.swap(true, Relaxed) {
+        return;
+    }
+    diag::warn(format_args!(
+        "the catch-all is unavailable ({}): a thread that blocks inside libc \
+         (stdio, sem_wait, system, ...) keeps its tokens; only the hooked \
+         functions release them",
+        crate::catchall::why_off()
+    ));
+}
+#[cfg(test)]
+fn say_catchall_unavailable() {}
 
 /// Does the calling thread hold at least one token right now? The only cost
 /// a hook adds for a thread without tokens: one thread-local byte load.
