@@ -43,6 +43,9 @@ pub const MAX_REFS: usize = 64;
 const R_EXCL: u32 = 1; // this reference asked for an exclusive hold
 const R_PRIMARY: u32 = 2; // this reference owns the word
 const R_WORD_EXCL: u32 = 4; // (primary only) the word is held exclusively
+/// Set in every reference; a slot being filled or emptied has flags 0 (see
+/// `fill_top`), which no query counts.
+const R_REF: u32 = 16;
 /// (shared primary only) its count is in the word: set after the
 /// compare-and-swap that adds it, cleared before the one that removes it.
 /// A handler that lands in between sees it unset and leaves that count
@@ -66,6 +69,9 @@ impl TokRef {
         flags: 0,
         lost_at: 0,
     };
+    fn is_ref(&self) -> bool {
+        self.flags & R_REF != 0
+    }
     fn is_excl(&self) -> bool {
         self.flags & R_EXCL != 0
     }
@@ -429,7 +435,9 @@ impl ThreadState {
 
     /// Has the thread a live shared request for `tok`?
     fn has_live_shared_request(&self, tok: *const Token) -> bool {
-        self.live().iter().any(|r| r.tok == tok && !r.is_excl())
+        self.live()
+            .iter()
+            .any(|r| r.tok == tok && r.is_ref() && !r.is_excl())
     }
 
     /// Record a reference on top of the stack, before its word is taken (a
@@ -466,15 +474,8 @@ impl ThreadState {
         slot.tok = tok;
         compiler_fence(SeqCst);
         slot.lost_at = 0;
-        slot.flags = flags;
+        slot.flags = flags | R_REF;
         compiler_fence(SeqCst);
-    }
-
-    /// The reference on top (`i`) was recorded but its word could not be
-    /// had: drop it.
-    #[inline(always)]
-    fn unrecord(&mut self, i: usize) {
-        self.pop(i);
     }
 
     /// Reference `i`'s word was just taken.
@@ -511,19 +512,22 @@ impl ThreadState {
                 Ok(())
             }
             Err(busy) => {
-                self.unrecord(i);
+                self.pop(i);
                 Err(busy)
             }
         }
     }
 
     /// Drop the reference on top (`i`), after its word (if any) is given
-    /// back. Its flags are cleared first (see `fill_top`).
+    /// back, or because its word could not be had. Its flags are cleared
+    /// first (see `fill_top`).
     #[inline(always)]
     fn pop(&mut self, i: usize) {
         compiler_fence(SeqCst);
         // SAFETY: i < depth <= MAX_REFS.
-        unsafe { self.refs.get_unchecked_mut(i) }.flags = 0;
+        let slot = unsafe { self.refs.get_unchecked_mut(i) };
+        slot.flags = 0;
+        slot.lost_at = 0;
         compiler_fence(SeqCst);
         self.depth = i as u32;
         self.sync_selector_at(i as u32);
@@ -558,7 +562,7 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
         .compare_exchange(0, st.tid as u64, Acquire, Relaxed)
         .is_err()
     {
-        st.unrecord(d);
+        st.pop(d);
         return false;
     }
     t.seq()
@@ -697,7 +701,7 @@ fn take_recursive(
                 }
                 return true;
             }
-            st.unrecord(i);
+            st.pop(i);
             false
         }
         _ => false,
@@ -736,7 +740,11 @@ fn warn_shared_elsewhere(st: &ThreadState, tok: *const Token) {
 #[cold]
 fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Token, mode: Mode) {
     let released = release_all(call);
-    let i = st.record(call, tok, primary_flags(mode));
+    let flags = primary_flags(mode);
+    let i = st.record(call, tok, flags);
+    if config::timing() {
+        st.on_acquire(i, tok, flags);
+    }
     // Never held: nothing to compare when it is taken.
     st.seq_at_release[i] = 0;
     // The new reference is not held yet: it counts among the released.
@@ -904,7 +912,10 @@ pub fn swap() {
 /// References the calling thread holds to `tok` (`lwkt_cnttoken`).
 pub fn count(tok: *const Token) -> usize {
     let st = state();
-    st.live().iter().filter(|r| r.tok == tok).count()
+    st.live()
+        .iter()
+        .filter(|r| r.tok == tok && r.is_ref())
+        .count()
 }
 
 /// Does the calling thread hold `tok` exclusively?
