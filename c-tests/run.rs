@@ -94,7 +94,8 @@ c_tests! {
     /// fairness, fork and thread exit, the pool, the version.
     core (Exits0):
         abba cancel counter fairness fork mutex_condvar pool recursion seed
-        shared signal swap thread_exit trytoken version zero_token;
+        shared signal signal_handler_stress swap thread_exit trytoken version
+        zero_token;
     /// Release on block through the exported symbols (SPEC section 4), one
     /// file per family of calls (table-driven: include/hook_util.h).
     hooks (Exits0):
@@ -116,7 +117,8 @@ c_tests! {
         null_token pool_rel_wrong rel_none rel_not_top rel_other_thread
         shared_after_uninit swap_one_ref too_many_refs
         trytoken_excl_on_shared uninit_held uninit_other
-        uninit_other_blocked uninit_other_shared use_after_uninit;
+        uninit_other_blocked uninit_other_shared unreadable_desc
+        use_after_uninit;
     /// Randomized operations on many tokens, checked against a model.
     stress (Exits0):
         random;
@@ -134,6 +136,7 @@ const NOT_TEST_FOLDERS: &[&str] = &[
     "observe",
     "server",
     "install",
+    "catchall_notice",
     "catchall_rust",
 ];
 

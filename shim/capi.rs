@@ -194,9 +194,8 @@ pub unsafe extern "C" fn lwkt_assert_held(
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_assert_none_held(file: *const c_char, line: c_int) {
     if thread::holds_tokens() {
-        diag::misuse(
+        diag::misuse_no_token(
             "ASSERT_NO_TOKENS_HELD",
-            core::ptr::null(),
             format_args!(
                 "assertion failed at {}:{line}: the thread holds tokens",
                 CStrArg(file)

@@ -60,17 +60,23 @@ impl fmt::Display for Desc {
         if let Some(slot) = crate::capi::pool_slot_of(tok) {
             return write!(f, "pool token #{slot}");
         }
-        // SAFETY: the caller passed a token pointer it uses; a description is
-        // a NUL-terminated C string or null.
+        // SAFETY: the caller passed a token pointer it uses.
         // Memory that never was a token has a garbage description pointer.
         let desc = unsafe { (*tok).t_desc };
         if desc.is_null() || !unsafe { &*tok }.looks_initialised() {
             return unnamed(f, tok);
         }
-        let bytes = unsafe { core::ffi::CStr::from_ptr(desc) }.to_bytes();
-        match core::str::from_utf8(bytes) {
-            Ok(s) => f.write_str(s),
-            Err(_) => unnamed(f, tok),
+        // The description may point anywhere (freed, never mapped): it is
+        // read through the kernel, which fails where a load would fault.
+        let mut buf = [0u8; DESC_MAX];
+        let n = copy_readable(desc as *const u8, &mut buf);
+        let name = buf[..n]
+            .iter()
+            .position(|&b| b == 0)
+            .and_then(|end| core::str::from_utf8(&buf[..end]).ok());
+        match name {
+            Some(s) => f.write_str(s),
+            None => unnamed(f, tok),
         }
     }
 }
@@ -83,6 +89,94 @@ fn unnamed(f: &mut fmt::Formatter<'_>, tok: *const Token) -> fmt::Result {
     } else {
         write!(f, "token@{:p}", tok)
     }
+}
+
+/// The longest description a message shows (with its NUL); a longer one,
+/// or one not readable that far, names the token by its address.
+const DESC_MAX: usize = 256;
+
+/// Copy the readable bytes at `src` (up to `buf.len()`, stopping at the
+/// first page that cannot be read) into `buf`; returns how many. Never
+/// faults: the kernel copies, through `process_vm_readv` on this process,
+/// or, where that is refused (a seccomp filter), a pipe. Async-signal-safe.
+pub fn copy_readable(src: *const u8, buf: &mut [u8]) -> usize {
+    const PAGE: usize = 4096;
+    let mut done = 0;
+    while done < buf.len() {
+        let at = src as usize + done;
+        // One page at a time: a copy across an unreadable page fails whole.
+        let n = (buf.len() - done).min(PAGE - at % PAGE);
+        let got = copy_from_self(at, &mut buf[done..done + n]);
+        if got == 0 {
+            break;
+        }
+        done += got;
+        if got < n {
+            break;
+        }
+    }
+    done
+}
+
+/// One kernel copy of `buf.len()` bytes (within a page) at `src`; 0 when
+/// unreadable.
+fn copy_from_self(src: usize, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let r = unsafe {
+        sys::syscall6(
+            libc::SYS_process_vm_readv,
+            sys::getpid() as usize,
+            &local as *const _ as usize,
+            1,
+            &remote as *const _ as usize,
+            1,
+            0,
+        )
+    };
+    if r >= 0 {
+        return r as usize;
+    }
+    if r != -(libc::EFAULT as isize) {
+        return copy_through_pipe(src, buf);
+    }
+    0
+}
+
+/// `copy_from_self` where `process_vm_readv` is refused: write the bytes
+/// into a pipe (EFAULT instead of a fault) and read them back.
+pub(crate) fn copy_through_pipe(src: usize, buf: &mut [u8]) -> usize {
+    let mut fds = [0 as libc::c_int; 2];
+    let r = unsafe {
+        sys::syscall3(
+            libc::SYS_pipe2,
+            fds.as_mut_ptr() as usize,
+            libc::O_CLOEXEC as usize,
+            0,
+        )
+    };
+    if r < 0 {
+        return 0;
+    }
+    let (rd, wr) = (fds[0] as usize, fds[1] as usize);
+    let w = unsafe { sys::syscall3(libc::SYS_write, wr, src, buf.len()) };
+    let got = if w > 0 {
+        let r = unsafe { sys::syscall3(libc::SYS_read, rd, buf.as_mut_ptr() as usize, w as usize) };
+        r.max(0) as usize
+    } else {
+        0
+    };
+    unsafe {
+        sys::syscall3(libc::SYS_close, rd, 0, 0);
+        sys::syscall3(libc::SYS_close, wr, 0, 0);
+    }
+    got
 }
 
 /// The calling thread, as "thread TID (NAME)".
@@ -113,8 +207,22 @@ impl fmt::Display for ThreadName {
 /// call, the thread, and the tokens the thread holds.
 #[cold]
 pub fn misuse(call: &str, tok: *const Token, what: fmt::Arguments<'_>) -> ! {
+    report_misuse(call, Some(tok), what)
+}
+
+/// `misuse` by a call that takes no token (`lwkt_token_swap()`,
+/// `ASSERT_NO_TOKENS_HELD()`).
+#[cold]
+pub fn misuse_no_token(call: &str, what: fmt::Arguments<'_>) -> ! {
+    report_misuse(call, None, what)
+}
+
+fn report_misuse(call: &str, tok: Option<*const Token>, what: fmt::Arguments<'_>) -> ! {
     let mut line = Line::new();
-    let _ = write!(line, "lwkt: {call}({}): {what}; {}", Desc(tok), ThreadName);
+    let _ = match tok {
+        Some(tok) => write!(line, "lwkt: {call}({}): {what}; {}", Desc(tok), ThreadName),
+        None => write!(line, "lwkt: {call}(): {what}; {}", ThreadName),
+    };
     let _ = crate::thread::write_held(&mut line);
     let _ = line.write_str("; aborting");
     line.emit();

@@ -571,3 +571,40 @@ fn a_function_that_libc_has_resolves_to_libc() {
     // A versioned name (pthread_cond_wait has two versions).
     assert!(real::lookup("pthread_cond_wait\0", Some("GLIBC_2.3.2\0")).is_some());
 }
+
+/// Messages name a token by its description, read without faulting: the
+/// kernel copies (process_vm_readv, or a pipe where that is refused) and
+/// stops at the first page that cannot be read.
+#[test]
+fn descriptions_are_read_without_faulting() {
+    use crate::diag::{copy_readable, copy_through_pipe};
+    unsafe {
+        let page = 4096usize;
+        let p = libc::mmap(
+            ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        ) as *mut u8;
+        assert_ne!(p as *mut libc::c_void, libc::MAP_FAILED);
+        assert_eq!(
+            libc::mprotect(p.add(page) as *mut libc::c_void, page, libc::PROT_NONE),
+            0
+        );
+        ptr::copy_nonoverlapping(b"abcd".as_ptr(), p.add(page - 4), 4);
+        let mut buf = [0u8; 64];
+        // A string running into the unreadable page: its readable part.
+        assert_eq!(copy_readable(p.add(page - 4), &mut buf), 4);
+        assert_eq!(&buf[..4], b"abcd");
+        // Nothing readable.
+        assert_eq!(copy_readable(p.add(page), &mut buf), 0);
+        // The fallback, within a page.
+        let mut small = [0u8; 4];
+        assert_eq!(copy_through_pipe(p.add(page - 4) as usize, &mut small), 4);
+        assert_eq!(&small, b"abcd");
+        assert_eq!(copy_through_pipe(p.add(page) as usize, &mut small), 0);
+        libc::munmap(p as *mut libc::c_void, 2 * page);
+    }
+}

@@ -107,6 +107,19 @@ pub enum Mode {
     Shared,
 }
 
+/// How `acquire_slow` ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Waited {
+    /// The caller holds the word in the mode it asked for.
+    Acquired,
+    /// The token was passed to `lwkt_token_uninit` (a misuse to report).
+    Dead,
+    /// A shared request found the word held exclusively by the calling
+    /// thread: handed to a wait of this thread that a signal handler (the
+    /// caller) interrupted. The caller's reference rides on that hold.
+    OwnExclusive,
+}
+
 /// What a failed attempt found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Busy {
@@ -233,9 +246,23 @@ impl Token {
         }
     }
 
-    /// Release the word held exclusively by the caller.
+    /// `release_exclusive` when nobody waits (the caller's fast path): None,
+    /// having done nothing, when waiters are counted; otherwise the word is
+    /// released and the answer says whether a waiter came meanwhile (then
+    /// the caller calls `wake_waiters`, after its own bookkeeping).
     #[inline(always)]
-    pub fn release_exclusive(&self) {
+    pub fn release_exclusive_quick(&self) -> Option<bool> {
+        if self.waiters().load(Relaxed) != 0 {
+            return None;
+        }
+        self.word().store(0, Release);
+        store_load_barrier();
+        Some(self.waiters().load(Relaxed) != 0)
+    }
+
+    /// Release the word held exclusively by the caller (thread `me`).
+    #[inline(always)]
+    pub fn release_exclusive(&self, me: u32) {
         if self.waiters().load(Relaxed) == 0 {
             self.word().store(0, Release);
             store_load_barrier();
@@ -244,12 +271,12 @@ impl Token {
             }
             self.wake_waiters();
         } else {
-            self.release_exclusive_contended();
+            self.release_exclusive_contended(me);
         }
     }
 
     #[cold]
-    fn release_exclusive_contended(&self) {
+    fn release_exclusive_contended(&self, me: u32) {
         if !self.looks_initialised() {
             crate::diag::misuse(
                 "lwkt_reltoken",
@@ -258,6 +285,12 @@ impl Token {
             );
         }
         let mut h = self.handoff().load(Acquire);
+        // A wait of this very thread (interrupted by the signal handler
+        // releasing here) gets no handoff: the word would stay with the
+        // thread while the handler goes on, maybe to block.
+        if h & !(HANDOFF_SHARED | HANDOFF_BUSY) == me {
+            h = 0;
+        }
         // Claim the registration first, so that the waiter's own
         // compare-and-swap (after taking the word itself) fails and it
         // knows it was handed the word as well.
@@ -267,6 +300,7 @@ impl Token {
                 .compare_exchange(h, h | HANDOFF_BUSY, AcqRel, Acquire)
             {
                 Ok(_) => break,
+                Err(x) if x & !(HANDOFF_SHARED | HANDOFF_BUSY) == me => h = 0,
                 Err(x) => h = x,
             }
         }
@@ -279,8 +313,17 @@ impl Token {
             } else {
                 (h & !HANDOFF_BUSY) as u64
             };
+            // A signal handler that interrupts this thread between the two
+            // stores finishes the handoff (`finish_handoff`): it must not
+            // wait for a waiter that waits for us.
+            let outer = crate::thread::handing_off(self);
             self.word().store(w, Release);
-            self.handoff().store(0, Release);
+            // Cleared only if still ours: a handler may have done it, and
+            // a new waiter registered since.
+            let _ = self
+                .handoff()
+                .compare_exchange(h | HANDOFF_BUSY, 0, Release, Relaxed);
+            crate::thread::handing_off(outer);
             // Only the registered waiter sleeps on t_handoff: no herd.
             sys::futex_wake(self.handoff(), 1);
         } else {
@@ -318,6 +361,39 @@ impl Token {
         }
     }
 
+    /// Add a shared hold to a word that is shared by this process, even
+    /// past `EXCLREQ` and a registered handoff, or reserved (`EXCLREQ`
+    /// alone): for a signal handler whose thread may hold a count of this
+    /// word already, or waits for it itself (a compare-and-swap it has not
+    /// noted yet, a reservation of its interrupted wait), and which must
+    /// never wait for its own thread. False when the word is neither (then
+    /// the thread holds no count of it).
+    #[cold]
+    pub fn join_shared(&self) -> bool {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        loop {
+            let new = if w == EXCLREQ {
+                EXCLREQ | SHARED | COUNT_ONE | pid
+            } else if w & SHARED != 0
+                && w & (DEAD | RESERVED_BITS) == 0
+                && w & ID_MASK == pid
+                && w & COUNT_MASK != COUNT_MASK
+            {
+                w + COUNT_ONE
+            } else {
+                return false;
+            };
+            match self.word().compare_exchange_weak(w, new, Acquire, Relaxed) {
+                Ok(_) => {
+                    self.seq().fetch_add(1, Relaxed);
+                    return true;
+                }
+                Err(x) => w = x,
+            }
+        }
+    }
+
     /// Turn the caller's exclusive hold into a shared one.
     pub fn downgrade(&self) {
         let w = SHARED | COUNT_ONE | PROCESS_ID.load(Relaxed) as u64;
@@ -334,8 +410,32 @@ impl Token {
     /// `t_handoff` instead: it is woken there too, so that it sees a free
     /// word that was not handed to it.
     #[cold]
-    fn wake_waiters(&self) {
+    pub fn wake_waiters(&self) {
         self.wake_sleepers(false);
+    }
+
+    /// Finish a handoff that this thread's release was making when a
+    /// signal handler (the caller) interrupted it after the word was
+    /// handed over: clear the registration the release claimed, and wake
+    /// the waiter it was for.
+    #[cold]
+    pub fn finish_handoff(&self) {
+        let h = self.handoff().load(Acquire);
+        if h & HANDOFF_BUSY != 0
+            && self
+                .handoff()
+                .compare_exchange(h, 0, Release, Relaxed)
+                .is_ok()
+        {
+            sys::futex_wake(self.handoff(), 1);
+        }
+    }
+
+    /// Wake every sleeper (a wake-up that a release interrupted by a
+    /// signal handler has not made yet).
+    #[cold]
+    pub fn wake_everybody(&self) {
+        self.wake_sleepers(true);
     }
 
     /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
@@ -356,13 +456,12 @@ impl Token {
 
     /// Wait until the caller holds the word in `mode`. The caller holds no
     /// token (thread.rs released them all). Spins, then sleeps on the futex.
-    /// False when the token turned out to be uninitialised (`DEAD`).
     #[cold]
-    pub fn acquire_slow(&self, mode: Mode, me: u32) -> bool {
+    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
         for _ in 0..SPIN_ROUNDS {
             core::hint::spin_loop();
             if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
-                return true;
+                return Waited::Acquired;
             }
         }
         let unit = if mode == Mode::Exclusive {
@@ -380,7 +479,7 @@ impl Token {
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
-        let mut acquired = true;
+        let mut result = Waited::Acquired;
         loop {
             let seen = self.wake().load(Acquire);
             if registered {
@@ -392,31 +491,60 @@ impl Token {
                     continue;
                 }
                 if h != my_handoff {
-                    // A releaser cleared our registration: the word is ours.
+                    // A releaser cleared our registration: the word is
+                    // ours, unless a signal handler that interrupted this
+                    // wait took it over meanwhile (`OwnExclusive` below) and
+                    // has given it back: then wait on.
+                    if mode == Mode::Exclusive && self.exclusive_holder() != me {
+                        registered = false;
+                        continue;
+                    }
                     self.seq().fetch_add(1, Relaxed);
                     break;
                 }
             }
-            if self.try_acquire(mode, me).is_ok() {
+            let tried = self.try_acquire(mode, me);
+            if tried == Err(Busy::SelfExclusive) {
+                // Handed to a wait of this thread that the signal handler
+                // running this wait interrupted. The interrupted wait finds
+                // out when it runs again (above).
+                if registered {
+                    let _ = self
+                        .handoff()
+                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed);
+                }
+                if mode == Mode::Exclusive {
+                    self.seq().fetch_add(1, Relaxed);
+                } else {
+                    result = Waited::OwnExclusive;
+                }
+                break;
+            }
+            if tried.is_ok() {
                 if registered
                     && self
                         .handoff()
                         .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
                         .is_err()
                 {
-                    // Handed over as well as taken: wait for the handoff
-                    // to finish, keep one shared hold. (An exclusive
-                    // handoff cannot race with our own take.)
-                    while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
-                        core::hint::spin_loop();
+                    // Our registration is gone. Shared: handed over as
+                    // well as taken; wait for the handoff to finish, keep
+                    // one hold. Exclusive: an exclusive handoff cannot
+                    // race with our own take; the registration went with a
+                    // word handed to this thread, which the signal handler
+                    // that interrupted this wait took and gave back.
+                    if mode == Mode::Shared {
+                        while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
+                            core::hint::spin_loop();
+                        }
+                        self.release_shared();
                     }
-                    self.release_shared();
                 }
                 break;
             }
             let w = self.word().load(Relaxed);
             if is_dead(w) {
-                acquired = false; // the caller reports the misuse
+                result = Waited::Dead; // the caller reports the misuse
                 break;
             }
             // A holder that no longer exists first: marking the word below
@@ -465,7 +593,7 @@ impl Token {
             }
         }
         self.waiters().fetch_sub(unit, Relaxed);
-        acquired
+        result
     }
 
     /// The word is held by a thread that no longer exists (a fork child

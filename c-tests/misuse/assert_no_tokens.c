@@ -1,9 +1,11 @@
 /*
  * misuse/assert_no_tokens.c: ASSERT_NO_TOKENS_HELD fails while a token is
- * held, and the message lists it.
+ * held, and the message names the assertion (not a "NULL token": it takes
+ * none), where it failed, and the tokens held (SPEC S10).
  */
-// expect-stderr: ASSERT_NO_TOKENS_HELD
-// expect-stderr: misuse_still_held
+// expect-stderr: lwkt: ASSERT_NO_TOKENS_HELD(): assertion failed at
+// expect-stderr: misuse_assert_no_tokens.c:
+// expect-stderr: holding: misuse_still_held [excl]; aborting
 #include "check.h"
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(misuse_still_held);

@@ -1,11 +1,12 @@
 /*
  * misuse/too_many_refs.c: S10. More references than the per-thread limit
  * abort; the limit is at least 64 (the test says so on stderr before it
- * goes over: the runner looks for that line too).
+ * goes over: the runner looks for that line too). The held list writes the
+ * 64 identical references once, with their count.
  */
 // expect-stderr: reached 64 references
 // expect-stderr: lwkt_gettoken(misuse_deep)
-// expect-stderr: 64
+// expect-stderr: holding: misuse_deep [excl] ×64; aborting
 #include "check.h"
 
 static struct lwkt_token T = LWKT_TOKEN_INITIALIZER(misuse_deep);

@@ -1,5 +1,6 @@
 /*
- * scripts/model/token.pml: a Spin model of the token core (S1, S4, S5, S7).
+ * scripts/model/token.pml: a Spin model of the token core (SPEC S1, S4, S7
+ * and section 7's signal handlers).
  *
  * What is modelled, and where it lives in the Rust code:
  *
@@ -12,10 +13,16 @@
  *                   EXCLREQ, clearing a stale EXCLREQ, futex wait, handoff
  *                   registration and receipt).
  *   shim/thread.rs  the per-thread reference stack (primary and recursive
- *                   references, word mode), get/take_recursive/wait_for,
- *                   rel/rel_other/downgrade_if_last_exclusive, swap,
- *                   release_all and retake (all-or-nothing, give back and
- *                   wait holding nothing).
+ *                   references, word mode, R_COUNTED), get/take_new/
+ *                   take_recursive/wait_for, rel/rel_other/
+ *                   downgrade_if_last_exclusive, swap, release_all and
+ *                   retake (all-or-nothing, give back and wait holding
+ *                   nothing), and with HANDLER a signal handler on thread
+ *                   0: the reference recorded before its word is taken
+ *                   and dropped after it is given back, holds_word,
+ *                   join_shared, finishing an interrupted handoff and
+ *                   wake-up, the misuse an exclusive request on the
+ *                   thread's own shared hold is.
  *
  * Memory model: x86-TSO. Every plain store (the word and handoff stores of
  * release_exclusive, the downgrade store) goes into the storing thread's
@@ -28,8 +35,14 @@
  * does. With MEMBARRIER 0 the model checks the fallback instead: a full
  * fence on both sides.
  *
- * Left out (no bearing on the protocol between live threads): signal
- * handlers and the `stolen` path, fork (FORKED, restamp, PROCESS_ID in the
+ * A signal handler (proctype Handler) runs on thread 0's stack and store
+ * buffer, between any two steps of thread 0 (a `provided` clause stops
+ * thread 0 meanwhile; an atomic step is one instruction, or a sequence
+ * thread.rs makes safe against its own handler, such as claiming a stack
+ * slot and then filling it).
+ *
+ * Left out (no bearing on the protocol between live threads): fork
+ * (FORKED, restamp, PROCESS_ID in the
  * shared word), dead-holder recovery, DEAD/uninit, statistics, t_seq and
  * lost_since, compare_exchange_weak's spurious failures (a retry), the
  * futex wait's 500 ms timeout (left out on purpose: with it, a lost wake-up
@@ -45,6 +58,8 @@
  *     primary references, in their modes (retake all-or-nothing);
  *     a handoff receipt finds the word really handed over;
  *     no misuse is reachable from correct use (take_recursive cases);
+ *     a signal handler holds what it took, and leaves every reference
+ *     below its own owning exactly the words it owned;
  *   - invalid end states: a thread stuck for ever (deadlock, or a waiter
  *     asleep on the futex with nobody left to wake it: a lost wake-up).
  *
@@ -54,8 +69,9 @@
  * HANDOFF_WAKES_ALL (1: the handoff release wakes every sleeper, as
  * shim/token.rs now does; 0: it wakes one like any exclusive release, as
  * commit d205cc3 did), FUTEX_TIMEOUT, SWAP (use lwkt_token_swap),
- * BLOCKS; HANDOFF_FIX and RESERVED_WAKES_ALL model the fixes of the
- * two defects this model found (see scripts/model-check).
+ * BLOCKS, HANDLER, HBLOCKS, HMODES; HANDOFF_FIX, RESERVED_WAKES_ALL and
+ * RECORD_FIRST model fixes, each of a defect this model finds without it
+ * (see scripts/model-check --without-fixes).
  */
 
 #ifndef NT
@@ -93,9 +109,34 @@
 #ifndef SWAP
 #define SWAP 1
 #endif
+/* HANDLER 1: thread 0 has a signal handler (proctype Handler) that may run
+ * once, between any two steps of thread 0, on thread 0's own reference
+ * stack, and take and release token 0 (HBLOCKS: block once while holding
+ * it); HMODES 1: exclusively only, 2: shared or exclusively. */
+#ifndef HANDLER
+#define HANDLER 0
+#endif
+#ifndef HBLOCKS
+#define HBLOCKS 0
+#endif
+#ifndef HMODES
+#define HMODES 2
+#endif
+/* RECORD_FIRST 1: thread.rs as it is (a reference is recorded before its
+ * word is taken and dropped after it is given back; whether a reference
+ * owns its word is read from the word or R_CNT). 0: the order before
+ * (word first; a handler that found its thread's id in the word with no
+ * live reference took the word over, the "stolen" path). */
+#ifndef RECORD_FIRST
+#define RECORD_FIRST 1
+#endif
 
 #define MAXT 3   /* array sizes: up to 3 threads */
 #define SB 4     /* store buffer entries per thread */
+/* Futex contexts: each thread, and thread 0's handler (NT), which waits on
+ * its own while thread 0 is interrupted. */
+#define NC (NT + HANDLER)
+#define MAXC 4
 
 /* t_word, scaled down: owner thread id + 1 (exclusive) in bits 0-1, the
  * shared count in bits 2-4, EXCLREQ, SHARED. (token.rs: id in the low 32
@@ -120,6 +161,10 @@
 #define EXCL 1
 #define SHRD 0
 
+/* acquire_slow's results (token.rs Waited) */
+#define ACQ 0
+#define OWNX 1
+
 /* try_acquire's results (token.rs Result<(), Busy>) */
 #define OK 0
 #define OTHER 1   /* Busy::Other */
@@ -140,8 +185,13 @@ byte wsh[NK];         /* t_waiters, shared part (high 16 bits) */
 /* t_wake, the futex event counter. Only "has it moved since the waiter read
  * it" matters: wchg[thread*NK+t] is set by every bump and cleared when the
  * thread reads the counter (exact, and keeps the state space finite). */
-bit wchg[MAXT * NK];
-byte sleeping[MAXT];  /* futex sleepers: token + 1, or 0 */
+bit wchg[MAXC * NK];
+byte sleeping[MAXC];  /* futex sleepers (by context): token + 1, or 0 */
+bit hin[MAXT];        /* thread i is running its signal handler */
+/* thread.rs handing_off: the token thread i's release is handing over, or
+ * 255 (a handler's release never nests inside its thread's here: it
+ * releases only after the interrupted handoff is finished) */
+byte g_handing[MAXT] = 255;
 
 typedef SBuf {
     byte var[SB];
@@ -158,6 +208,9 @@ byte g_words[MAXT];       /* holds of any kind of thread i */
 /* a word handed over to thread i (registered waiter) that it has not yet
  * noticed: it may still go to sleep once before the handoff's wake-up */
 bit g_handed[MAXT];
+/* handoffs to thread i so far (a handler's balance check allows for one
+ * that arrived while it ran) */
+byte g_handoffs[MAXT];
 
 /* (inline arguments are substituted as text: hence the parentheses) */
 inline g_acq_excl(i, t) {
@@ -289,17 +342,17 @@ inline futex_wait(t) {
          * whose wake-up is on its way) */
         assert(g_words[me] == g_handed[me]);
         if
-        :: wchg[me * NK + t] == 0 -> sleeping[me] = t + 1
+        :: wchg[ctx * NK + t] == 0 -> sleeping[ctx] = t + 1
         :: else -> skip
         fi
     }
 #if FUTEX_TIMEOUT
     if
-    :: sleeping[me] == 0
-    :: atomic { sleeping[me] != 0 -> sleeping[me] = 0 }
+    :: sleeping[ctx] == 0
+    :: atomic { sleeping[ctx] != 0 -> sleeping[ctx] = 0 }
     fi
 #else
-    sleeping[me] == 0
+    sleeping[ctx] == 0
 #endif
 }
 
@@ -311,7 +364,7 @@ inline futex_wake(t, nwake) {
         :: nwake == ALL ->
             fj = 0;
             do
-            :: fj < MAXT ->
+            :: fj < MAXC ->
                 if
                 :: sleeping[fj] == t + 1 -> sleeping[fj] = 0
                 :: else -> skip
@@ -325,6 +378,7 @@ inline futex_wake(t, nwake) {
             :: sleeping[0] == t + 1 -> sleeping[0] = 0
             :: sleeping[1] == t + 1 -> sleeping[1] = 0
             :: sleeping[2] == t + 1 -> sleeping[2] = 0
+            :: sleeping[3] == t + 1 -> sleeping[3] = 0
             :: else -> skip
             fi
         fi
@@ -338,7 +392,7 @@ inline wake_some(t, everybody) {
         sb[me].n == 0;
         fj = 0;
         do
-        :: fj < NT -> wchg[fj * NK + t] = 1; fj++
+        :: fj < NC -> wchg[fj * NK + t] = 1; fj++
         :: else -> break
         od;
         fj = 0
@@ -453,12 +507,14 @@ inline release_exclusive(t) {
          * registration is neither my nor my|HBUSY; a releaser skips an
          * HBUSY registration. */
         do
-        :: th == 0 || (th & HBUSY) ->
+        :: th == 0 || (th & HBUSY) || (RECORD_FIRST && (th & HID) == me + 1) ->
             /* none, or another releaser's handoff whose clearing store is
-             * still on its way: not a registration */
+             * still on its way: not a registration; or one of this very
+             * thread (a wait its handler, releasing here, interrupted): no
+             * handoff to itself */
             th = 0;
             break
-        :: th != 0 && !(th & HBUSY) ->
+        :: th != 0 && !(th & HBUSY) && !(RECORD_FIRST && (th & HID) == me + 1) ->
             atomic {
                 sb[me].n == 0;
                 if
@@ -479,6 +535,9 @@ inline release_exclusive(t) {
             :: (th & HS) -> tnew = SHARED | COUNT1
             :: else -> tnew = th
             fi;
+#if RECORD_FIRST
+            d_step { g_handing[me] = t };   /* thread.rs handing_off() */
+#endif
             atomic {
                 sbpush(WORD(t), tnew);
                 g_rel_excl(me, t);
@@ -486,9 +545,23 @@ inline release_exclusive(t) {
                 :: (th & HS) -> g_acq_sh((th & HID) - 1, t)
                 :: else -> g_acq_excl((th & HID) - 1, t)
                 fi;
-                g_handed[(th & HID) - 1] = 1
+                g_handed[(th & HID) - 1] = 1;
+                g_handoffs[(th & HID) - 1]++
             }
+#if RECORD_FIRST
+            /* cleared only if still ours (this thread's handler may have
+             * finished the handoff, and a new waiter registered since) */
+            atomic {
+                sb[me].n == 0;
+                if
+                :: mem[HOFF(t)] == (th | HBUSY) -> mem[HOFF(t)] = 0
+                :: else -> skip
+                fi
+            }
+            d_step { g_handing[me] = 255 };
+#else
             atomic { sbpush(HOFF(t), 0) }
+#endif
             th = 0;
             tnew = 0;
             store_load_barrier();
@@ -554,7 +627,9 @@ inline downgrade(t) {
 
 /* acquire_slow(mode, me): the caller holds no word; returns holding t. */
 inline acquire_slow(t, mode) {
-    assert(g_words[me] == 0);
+    /* holding nothing (but a word just handed to the thread's wait that
+     * its handler, waiting here, interrupted) */
+    assert(g_words[me] == g_handed[me]);
     /* SPIN_ROUNDS rounds of "if word == 0, try": failed tries change
      * nothing, so at most one try, at any moment, covers them all. */
     tres = OTHER;
@@ -583,9 +658,10 @@ inline acquire_slow(t, mode) {
         :: else -> amy = (me + 1) | HS
         fi;
         areg = 0;
+        aresult = ACQ;
         do
         :: true ->
-            wchg[me * NK + t] = 0;   /* seen = wake.load() */
+            wchg[ctx * NK + t] = 0;   /* seen = wake.load() */
             if
             :: areg ->
                 load(HOFF(t), ah);
@@ -595,8 +671,19 @@ inline acquire_slow(t, mode) {
 #else
                 :: ah != amy ->
 #endif
-                    /* a releaser cleared our registration: the word is ours */
+                    /* a releaser cleared our registration: the word is
+                     * ours, unless a handler on this thread took it over
+                     * meanwhile and gave it back (then wait on) */
                     ah = 0;
+#if RECORD_FIRST
+                    load(WORD(t), aw);
+                    if
+                    :: mode == EXCL && aw != me + 1 ->
+                        /* continue: read the counter again, then try */
+                        areg = 0;
+                        wchg[ctx * NK + t] = 0
+                    :: else ->
+#endif
                     if
                     :: mode == EXCL -> assert(g_excl[t] == me + 1)
                     :: else -> assert(g_mysh[me * NK + t] > 0)
@@ -604,11 +691,39 @@ inline acquire_slow(t, mode) {
                     assert(g_handed[me]);
                     g_handed[me] = 0;
                     break
+#if RECORD_FIRST
+                    fi;
+                    aw = 0
+#endif
                 :: else -> ah = 0
                 fi
             :: else -> skip
             fi;
             try_acquire(t, mode);
+#if RECORD_FIRST
+            if
+            :: tres == SELFX ->
+                /* handed to the wait of this thread that this handler
+                 * interrupted: take it (exclusive), or ride on it */
+                if
+                :: areg ->
+                    atomic {
+                        sb[me].n == 0;
+                        if
+                        :: mem[HOFF(t)] == amy -> mem[HOFF(t)] = 0
+                        :: else -> skip
+                        fi
+                    }
+                :: else -> skip
+                fi;
+                if
+                :: mode == EXCL -> aresult = ACQ; g_handed[me] = 0
+                :: else -> aresult = OWNX   /* the interrupted wait notices */
+                fi;
+                break
+            :: else -> skip
+            fi;
+#endif
             if
             :: tres == OK ->
                 if
@@ -618,15 +733,25 @@ inline acquire_slow(t, mode) {
                         sb[me].n == 0;
                         if
                         :: mem[HOFF(t)] == amy -> mem[HOFF(t)] = 0; tres2 = OK
-                        :: else -> tres2 = RETRY; assert(g_handed[me]); g_handed[me] = 0
+                        :: else ->
+                            tres2 = RETRY;
+                            if
+                            :: mode == SHRD -> assert(g_handed[me]); g_handed[me] = 0
+                            :: else -> assert(HANDLER && RECORD_FIRST)
+                            fi
                         fi
                     }
                     if
-                    :: tres2 != OK ->
+                    :: tres2 != OK && mode == SHRD ->
                         /* handed over as well as taken: keep one shared hold */
-                        assert(mode == SHRD);
                         tres2 = 0;
                         release_shared(t)
+                    :: tres2 != OK && mode == EXCL ->
+                        /* the registration went with a word handed to
+                         * this thread, which its handler took and gave
+                         * back (an exclusive handoff cannot race with our
+                         * own take) */
+                        tres2 = 0
                     :: else -> skip
                     fi
                 :: else -> skip
@@ -696,13 +821,66 @@ inline acquire_slow(t, mode) {
 
 /* ---- thread.rs: the reference stack */
 
+/* Each thread's reference stack is global, so that its signal handler
+ * (proctype Handler: the same `me`, the same store buffer) works on the
+ * same one. push and pop are single steps: thread.rs claims a slot before
+ * it writes it and clears its flags before it gives it up, so a handler
+ * never sees nor overwrites a half-written reference (at most one with
+ * flags 0, which no decision below looks at). */
+#define DS (D + HANDLER)   /* the handler's reference on top */
+#if HANDLER
+byte stok[MAXT * DS];
+byte sfl[MAXT * DS];
+byte sdepth[MAXT];
+byte srb[MAXT];
+#define RTOK(i) stok[me * DS + (i)]
+#define RFL(i) sfl[me * DS + (i)]
+#define depth sdepth[me]
+#define rb srb[me]
+#define STACK_LOCALS byte stack_is_global
+#else
+/* Without a handler the stack is the thread's own (local variables keep
+ * Spin's partial order reduction effective). */
+#define RTOK(i) rtok[i]
+#define RFL(i) rfl[i]
+#define STACK_LOCALS byte rtok[DS]; byte rfl[DS]; byte depth, rb
+#endif
+
+#define R_CNT 8   /* thread.rs R_COUNTED: a shared primary's count is in */
+
 inline push(t, fl) {
     d_step {
-    assert(depth < D);
-    rtok[depth] = t;
-    rfl[depth] = fl;
+    assert(depth < DS);
+    RTOK(depth) = t;
+    RFL(depth) = fl;
+    pi = depth;
     depth++
     }
+}
+
+/* drop the top reference (thread.rs pop / unrecord) */
+inline pop() {
+    d_step {
+    depth--;
+    RTOK(depth) = 0;
+    RFL(depth) = 0
+    }
+}
+
+/* load() without its own d_step, for use inside one */
+inline load_in(v, r) {
+    r = mem[v];
+    li = 0;
+    do
+    :: li < sb[me].n ->
+        if
+        :: sb[me].var[li] == v -> r = sb[me].val[li]
+        :: else -> skip
+        fi;
+        li++
+    :: else -> break
+    od;
+    li = 0
 }
 
 /* find_live(tok): the live primary reference, or 255 */
@@ -713,7 +891,7 @@ inline find_live(t, r) {
     do
     :: fk < depth && r == 255 ->
         if
-        :: rtok[fk] == t && (rfl[fk] & R_PRIM) -> r = fk
+        :: RTOK(fk) == t && (RFL(fk) & R_PRIM) -> r = fk
         :: else -> skip
         fi;
         fk++
@@ -723,78 +901,293 @@ inline find_live(t, r) {
     }
 }
 
-/* give_back_one(): release the word of a primary reference */
-inline give_back_one(i) {
+/* has_shared_primary(tok) */
+inline has_shared_primary(t, r) {
+    d_step {
+    r = 0;
+    fk = 0;
+    do
+    :: fk < depth && !r ->
+        if
+        :: RTOK(fk) == t && (RFL(fk) & R_PRIM) && !(RFL(fk) & R_WEXCL) -> r = 1
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0
+    }
+}
+
+/* has_shared_primary(tok) || has_live_shared_request(tok) */
+inline takes_or_holds_shared(t, r) {
+    d_step {
+    r = 0;
+    fk = 0;
+    do
+    :: fk < depth && !r ->
+        if
+        :: RTOK(fk) == t && (((RFL(fk) & R_PRIM) && !(RFL(fk) & R_WEXCL)) || (fk >= rb && !(RFL(fk) & R_EXCL))) -> r = 1
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0
+    }
+}
+
+#if RECORD_FIRST
+
+/* holds_word(i) (inside a d_step): does reference i own its word? Read
+ * from the word for an exclusive hold, from R_CNT for a shared one. */
+inline holds_word(i, r) {
+    r = 0;
     if
-    :: (rfl[i] & R_WEXCL) -> release_exclusive(rtok[i])
-    :: else -> release_shared(rtok[i])
+    :: (RFL(i) & R_PRIM) && (RFL(i) & R_WEXCL) ->
+        load_in(WORD(RTOK(i)), hwv);
+        if
+        :: hwv == me + 1 -> r = 1
+        :: else -> skip
+        fi;
+        hwv = 0
+    :: (RFL(i) & R_PRIM) && !(RFL(i) & R_WEXCL) && (RFL(i) & R_CNT) -> r = 1
+    :: else -> skip
     fi
 }
 
-/* release_all(): every live reference released, most recent first */
-inline release_all() {
-    rel_below = rb;
-    rel_upto = depth;
-    rb = depth;
-    ri = rel_upto;
+/* Without a handler the calls below come only at points where the thread
+ * owns exactly the words of its live primaries (a thread's API calls and
+ * blocking calls start there, and no other thread can give it a word or
+ * take one from it then). There the reads of the word that thread.rs makes
+ * give what the thread's own stack says, so the configurations without a
+ * handler compute them from the stack (local: Spin's partial order
+ * reduction keeps them cheap); those with a handler read the word. */
+#if HANDLER
+#define HOLDS_WORD_SCAN(i, r) d_step { holds_word(i, r) }
+#else
+#define HOLDS_WORD_SCAN(i, r) r = ((RFL(i) & R_PRIM) && (i) >= rb)
+#endif
+
+/* holds_word_of(tok) */
+#if !HANDLER
+inline holds_word_of(t, r) {
+    find_live(t, r);
+    r = (r != 255)
+}
+#else
+inline holds_word_of(t, r) {
+    d_step {
+    load_in(WORD(t), hwv);
+    r = (hwv == me + 1);
+    hwv = 0;
+    fk = 0;
     do
-    :: ri > rel_below ->
-        ri--;
+    :: fk < depth && !r ->
         if
-        :: (rfl[ri] & R_PRIM) -> give_back_one(ri)
+        :: RTOK(fk) == t && (RFL(fk) & R_PRIM) && (RFL(fk) & R_CNT) -> r = 1
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0
+    }
+}
+#endif
+
+/* has_unowned_primary(tok, except) */
+#if !HANDLER
+inline has_unowned_primary(t, except, r) {
+    r = 0
+}
+#else
+inline has_unowned_primary(t, except, r) {
+    d_step {
+    r = 0;
+    fk = 0;
+    do
+    :: fk < depth && !r ->
+        if
+        :: fk != except && RTOK(fk) == t && (RFL(fk) & R_PRIM) ->
+            holds_word(fk, cs);
+            r = !cs
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0;
+    cs = 0
+    }
+}
+#endif
+
+/* took(i): reference i's word was just taken */
+inline took(i) {
+    d_step {
+    if
+    :: !(RFL(i) & R_WEXCL) -> RFL(i) = RFL(i) | R_CNT
+    :: else -> skip
+    fi
+    }
+}
+
+/* join_shared(tok): tres2 OK when a shared count was added (to a shared
+ * word, past EXCLREQ, or to a reserved one) */
+inline join_shared(t) {
+    load(WORD(t), tw);
+    tres2 = RETRY;
+    do
+    :: (tw & SHARED) || tw == EXCLREQ ->
+        if
+        :: tw == EXCLREQ -> tnew = EXCLREQ | SHARED | COUNT1
+        :: else -> tnew = tw + COUNT1
+        fi;
+        atomic {
+            sb[me].n == 0;
+            if
+            :: mem[WORD(t)] == tw -> mem[WORD(t)] = tnew; g_acq_sh(me, t); tres2 = OK
+            :: else -> tw = mem[WORD(t)]
+            fi
+        }
+        if
+        :: tres2 == OK -> break
         :: else -> skip
         fi
     :: else -> break
     od;
-    ri = 0
+    tw = 0;
+    tnew = 0
 }
 
-/* retake(Released { below, upto }): all or nothing */
+/* give_back(i): the word of primary reference i (still recorded) */
+inline give_back(i) {
+    if
+    :: (RFL(i) & R_WEXCL) -> release_exclusive(RTOK(i))
+    :: else ->
+        d_step { RFL(i) = RFL(i) & ~R_CNT };
+        release_shared(RTOK(i))
+    fi
+}
+
+/* release_all(): every word the thread owns (judged one by one, from the
+ * top), then the references count as released */
+inline release_all() {
+    rel_below = rb;
+    rel_upto = depth;
+    words = 0;
+    ri = rel_upto;
+    do
+    :: ri > 0 ->
+        ri--;
+        HOLDS_WORD_SCAN(ri, ck);
+        if
+        :: ck -> ck = 0; give_back(ri); words = words | (1 << ri)
+        :: !ck && (RFL(ri) & R_PRIM) ->
+            /* a handler about to block while its thread is between a
+             * release and what goes with it: finish its handoff, wake
+             * everybody now */
+            if
+            :: g_handing[me] == RTOK(ri) ->
+                load(HOFF(RTOK(ri)), th);
+                if
+                :: (th & HBUSY) ->
+                    atomic {
+                        sb[me].n == 0;
+                        if
+                        :: mem[HOFF(RTOK(ri))] == th -> mem[HOFF(RTOK(ri))] = 0
+                        :: else -> skip
+                        fi
+                    }
+                :: else -> skip
+                fi;
+                th = 0
+            :: else -> skip
+            fi;
+            wake_some(RTOK(ri), 1)
+        :: else -> skip
+        fi
+    :: else -> break
+    od;
+    ri = 0;
+    rb = rel_upto
+}
+
+/* retake(Released { below, upto, words }): the references are live again
+ * first, then their words are taken, all or nothing */
 inline retake() {
+    rb = rel_below;
     held = 0;
     do
     :: true ->
         rfail = 0;
-        ri = rel_below;
+        ri = 0;
         do
         :: ri < rel_upto ->
             if
-            :: (rfl[ri] & R_PRIM) && !(held & (1 << ri)) ->
+            :: (words & (1 << ri)) && !(held & (1 << ri)) ->
+                gw = 0;
+                try_acquire(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
                 if
-                :: (rfl[ri] & R_WEXCL) -> try_acquire(rtok[ri], EXCL)
-                :: else -> try_acquire(rtok[ri], SHRD)
+                :: tres == OK -> took(ri); held = held | (1 << ri)
+                :: tres == SELFX ->
+                    /* handed to the interrupted wait of this thread (this
+                     * is its handler) */
+                    assert(HANDLER);
+                    if
+                    :: (RFL(ri) & R_WEXCL) -> held = held | (1 << ri); g_handed[me] = 0
+                    :: else -> d_step { RFL(ri) = RFL(ri) & ~R_PRIM }
+                    fi
+                :: (tres == BSH || tres == OTHER) && !(RFL(ri) & R_WEXCL) ->
+                    has_unowned_primary(RTOK(ri), ri, ck);
+                    if
+                    :: ck -> join_shared(RTOK(ri))
+                    :: else -> tres2 = RETRY
+                    fi;
+                    ck = 0;
+                    if
+                    :: tres2 == OK -> took(ri); held = held | (1 << ri)
+                    :: else -> gw = 1
+                    fi;
+                    tres2 = 0
+                :: else -> gw = 1
                 fi;
                 if
-                :: tres == OK || tres == SELFX ->
-                    assert(tres == OK); /* SelfExclusive: only after a signal handler */
-                    held = held | (1 << ri)
-                :: else ->
+                :: gw && (RFL(ri) & R_WEXCL) ->
+                    /* an exclusive request on the thread's own shared hold
+                     * or wait is a misuse (SPEC S5): never here */
+                    has_shared_primary(RTOK(ri), ck);
+                    assert(!ck)
+                :: else -> skip
+                fi;
+                if
+                :: gw ->
                     /* give back what we took, wait for this one holding
-                     * nothing, then try the rest again */
+                     * nothing (references released), then again */
+                    gw = 0;
                     rj = rel_upto;
                     do
-                    :: rj > rel_below ->
+                    :: rj > 0 ->
                         rj--;
                         if
-                        :: (held & (1 << rj)) ->
-                            /* ours: shared, or exclusive_holder() == me */
-                            if
-                            :: !(rfl[rj] & R_WEXCL) -> skip
-                            :: else -> load(WORD(rtok[rj]), tw); assert(tw == me + 1); tw = 0
-                            fi;
-                            give_back_one(rj)
+                        :: (held & (1 << rj)) -> give_back(rj)
                         :: else -> skip
                         fi
                     :: else -> break
                     od;
                     rj = 0;
+                    rb = rel_upto;
+                    acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
                     if
-                    :: (rfl[ri] & R_WEXCL) -> acquire_slow(rtok[ri], EXCL)
-                    :: else -> acquire_slow(rtok[ri], SHRD)
+                    :: aresult == ACQ -> took(ri); held = 1 << ri
+                    :: else -> d_step { RFL(ri) = RFL(ri) & ~R_PRIM }; held = 0
                     fi;
-                    held = 1 << ri;
+                    aresult = 0;
+                    rb = rel_below;
                     rfail = 1;
                     break
+                :: else -> skip
                 fi
             :: else -> skip
             fi;
@@ -808,16 +1201,342 @@ inline retake() {
         fi
     od;
     held = 0;
+    words = 0;
+    rel_below = 0;
+    rel_upto = 0
+}
+
+/* wait_for(): release all, push the new reference as not yet held, retake
+ * all with it on top */
+inline wait_for(t, mode) {
+    release_all();
+    if
+    :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
+    :: else -> push(t, R_PRIM)
+    fi;
+    rb = depth;
+    words = words | (1 << pi);
+    rel_upto = depth;
+    retake()
+}
+
+/* get(): lwkt_gettoken / lwkt_gettoken_shared. hmis: the request is a
+ * misuse (the process would abort; the model goes on as if it had not
+ * been made: nothing was changed). */
+inline get(t, mode) {
+    hmis = 0;
+    hwait = 0;
+    if
+    :: mode == SHRD -> holds_word_of(t, ck)
+    :: else -> ck = 0
+    fi;
+    if
+    :: ck -> ck = 0; push(t, 0)   /* shared on the thread's own hold */
+    :: else ->
+        /* take_new(): the reference first, then the word */
+        if
+        :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
+        :: else -> push(t, R_PRIM)
+        fi;
+        try_acquire(t, mode);
+        if
+        :: tres == OK -> took(pi)
+        :: else ->
+            pop();
+            /* take_recursive() */
+            if
+            :: tres == SELFX ->
+                if
+                :: mode == EXCL -> push(t, R_EXCL)
+                :: else -> push(t, 0)
+                fi
+            :: (tres == BSH || tres == OTHER) && mode == EXCL ->
+                if
+                :: tres == BSH -> takes_or_holds_shared(t, ck)
+                :: else -> has_shared_primary(t, ck)
+                fi;
+                if
+                :: ck -> hmis = 1
+                :: else -> hwait = 1
+                fi;
+                ck = 0
+            :: (tres == BSH || tres == OTHER) && mode == SHRD ->
+                has_unowned_primary(t, 255, ck);
+                if
+                :: ck ->
+                    ck = 0;
+                    push(t, R_PRIM);
+                    join_shared(t);
+                    if
+                    :: tres2 == OK -> took(pi)
+                    :: else -> pop(); hwait = 1
+                    fi;
+                    tres2 = 0
+                :: else -> hwait = 1
+                fi
+            fi
+        fi
+    fi;
+    tres = 0;
+    if
+    :: hwait -> hwait = 0; wait_for(t, mode)
+    :: else -> skip
+    fi
+}
+
+/* downgrade_if_last_exclusive(tok): the word first, then the flags */
+inline downgrade_if_last_exclusive(t) {
+    ck = 0;
+    fk = rb;
+    do
+    :: fk < depth ->
+        if
+        :: RTOK(fk) == t && (RFL(fk) & R_EXCL) -> ck = 1
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0;
+    if
+    :: ck == 0 ->
+        find_live(t, p);
+        if
+        :: p != 255 && (RFL(p) & R_WEXCL) ->
+            HOLDS_WORD_SCAN(p, ck);
+            if
+            :: ck ->
+                downgrade(t);
+                d_step { RFL(p) = (RFL(p) & ~R_WEXCL) | R_CNT }
+            :: else -> skip
+            fi
+        :: else -> skip
+        fi;
+        p = 0
+    :: else -> skip
+    fi;
+    ck = 0
+}
+
+/* rel(): lwkt_reltoken of the most recent reference: its word first, then
+ * the reference */
+inline rel() {
+    d_step {
+        assert(depth > rb);
+        ct = RTOK(depth - 1);
+        cf = RFL(depth - 1)
+    }
+    if
+    :: (cf & R_PRIM) && (cf & R_WEXCL) -> release_exclusive(ct); pop()
+    :: (cf & R_PRIM) && !(cf & R_WEXCL) ->
+        d_step { RFL(depth - 1) = RFL(depth - 1) & ~R_CNT };
+        release_shared(ct);
+        pop()
+    :: !(cf & R_PRIM) ->
+        pop();
+        if
+        :: (cf & R_EXCL) -> downgrade_if_last_exclusive(ct)
+        :: else -> skip
+        fi
+    fi;
+    ct = 0;
+    cf = 0
+}
+
+#else /* !RECORD_FIRST: the order before */
+
+/* holds_word(i) for the handler's balance check: a live primary owns its
+ * word (an exclusive one: if the word says so) */
+inline holds_word(i, r) {
+    r = 0;
+    if
+    :: (RFL(i) & R_PRIM) && (RFL(i) & R_WEXCL) ->
+        load_in(WORD(RTOK(i)), hwv);
+        if
+        :: hwv == me + 1 -> r = 1
+        :: else -> skip
+        fi;
+        hwv = 0
+    :: (RFL(i) & R_PRIM) && !(RFL(i) & R_WEXCL) && i >= rb -> r = 1
+    :: else -> skip
+    fi
+}
+
+/* give_back_one(): release the word of a primary reference */
+inline give_back(i) {
+    if
+    :: (RFL(i) & R_WEXCL) -> release_exclusive(RTOK(i))
+    :: else -> release_shared(RTOK(i))
+    fi
+}
+
+/* release_all(): the boundary first, then every live word, most recent
+ * first */
+inline release_all() {
+    rel_below = rb;
+    rel_upto = depth;
+    rb = depth;
+    ri = rel_upto;
+    do
+    :: ri > rel_below ->
+        ri--;
+        if
+        :: (RFL(ri) & R_PRIM) -> give_back(ri)
+        :: else -> skip
+        fi
+    :: else -> break
+    od;
+    ri = 0
+}
+
+/* retake(): the words first, the boundary last */
+inline retake() {
+    held = 0;
+    do
+    :: true ->
+        rfail = 0;
+        ri = rel_below;
+        do
+        :: ri < rel_upto ->
+            if
+            :: (RFL(ri) & R_PRIM) && !(held & (1 << ri)) ->
+                try_acquire(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                if
+                :: tres == OK || tres == SELFX ->
+                    /* SelfExclusive: "taken in an earlier pass" */
+                    held = held | (1 << ri)
+                :: else ->
+                    rj = rel_upto;
+                    do
+                    :: rj > rel_below ->
+                        rj--;
+                        if
+                        :: (held & (1 << rj)) -> give_back(rj)
+                        :: else -> skip
+                        fi
+                    :: else -> break
+                    od;
+                    rj = 0;
+                    acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                    held = 1 << ri;
+                    rfail = 1;
+                    break
+                fi
+            :: else -> skip
+            fi;
+            ri++
+        :: else -> break
+        od;
+        ri = 0;
+        if
+        :: rfail -> skip
+        :: else -> break
+        fi
+    od;
+    held = 0;
     rb = rel_below;
     rel_below = 0;
     rel_upto = 0
 }
 
+/* get(): the word first, then the reference */
+inline get(t, mode) {
+    hmis = 0;
+    try_acquire(t, mode);
+    if
+    :: tres == OK ->
+        if
+        :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
+        :: else -> push(t, R_PRIM)
+        fi
+    :: else ->
+        find_live(t, p);
+        if
+        :: tres == SELFX && (p == 255 || !(RFL(p) & R_WEXCL)) ->
+            /* its own id in the word and no live reference: "an
+             * interrupted retake"; the handler takes the word over */
+            if
+            :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
+            :: else -> push(t, R_PRIM | R_WEXCL)
+            fi
+        :: tres == SELFX ->
+            if
+            :: mode == EXCL -> push(t, R_EXCL)
+            :: else -> push(t, 0)
+            fi
+        :: tres == BSH && p != 255 ->
+            if
+            :: mode == EXCL -> hmis = 1
+            :: else -> push(t, 0)
+            fi
+        :: else ->
+            release_all();
+            if
+            :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
+            :: else -> push(t, R_PRIM)
+            fi;
+            rb = depth;
+            rel_upto = depth;
+            retake()
+        fi;
+        p = 0
+    fi;
+    tres = 0
+}
+
+inline downgrade_if_last_exclusive(t) {
+    ck = 0;
+    fk = rb;
+    do
+    :: fk < depth ->
+        if
+        :: RTOK(fk) == t && (RFL(fk) & R_EXCL) -> ck = 1
+        :: else -> skip
+        fi;
+        fk++
+    :: else -> break
+    od;
+    fk = 0;
+    if
+    :: ck == 0 ->
+        find_live(t, p);
+        if
+        :: p != 255 && (RFL(p) & R_WEXCL) ->
+            RFL(p) = RFL(p) & ~R_WEXCL;
+            downgrade(t)
+        :: else -> skip
+        fi;
+        p = 0
+    :: else -> skip
+    fi;
+    ck = 0
+}
+
+/* rel(): the reference first, then the word */
+inline rel() {
+    d_step {
+        assert(depth > rb);
+        depth--;
+        ct = RTOK(depth);
+        cf = RFL(depth);
+        RTOK(depth) = 0;
+        RFL(depth) = 0
+    }
+    if
+    :: (cf & R_PRIM) && (cf & R_WEXCL) -> release_exclusive(ct)
+    :: (cf & R_PRIM) && !(cf & R_WEXCL) -> release_shared(ct)
+    :: !(cf & R_PRIM) && (cf & R_EXCL) -> downgrade_if_last_exclusive(ct)
+    :: else -> skip
+    fi;
+    ct = 0;
+    cf = 0
+}
+
+#endif /* RECORD_FIRST */
+
 /* After every API call: the thread holds exactly the words of its live
- * primary references, in their word modes. (A shared request on a token
- * the thread holds shared, with no EXCLREQ on it, succeeds in
- * try_acquire and pushes a second primary reference with its own count:
- * so a thread's shared holds of a token are its shared primaries.) */
+ * primary references, in their word modes (and a shared primary has
+ * noted its count). */
 inline check_held() {
     d_step {
     assert(rb == 0);
@@ -829,10 +1548,12 @@ inline check_held() {
         do
         :: fk < depth ->
             if
-            :: rtok[fk] == cs && (rfl[fk] & R_PRIM) ->
+            :: RTOK(fk) == cs && (RFL(fk) & R_PRIM) ->
                 if
-                :: (rfl[fk] & R_WEXCL) -> assert(g_excl[cs] == me + 1)
-                :: else -> ck++
+                :: (RFL(fk) & R_WEXCL) -> assert(g_excl[cs] == me + 1)
+                :: else ->
+                    ck++;
+                    assert(!RECORD_FIRST || (RFL(fk) & R_CNT))
                 fi
             :: else -> skip
             fi;
@@ -848,7 +1569,7 @@ inline check_held() {
             do
             :: fk < depth ->
                 if
-                :: rtok[fk] == cs && (rfl[fk] & R_PRIM) -> ck++
+                :: RTOK(fk) == cs && (RFL(fk) & R_PRIM) -> ck++
                 :: else -> skip
                 fi;
                 fk++
@@ -866,7 +1587,7 @@ inline check_held() {
     do
     :: fk < depth ->
         if
-        :: (rfl[fk] & R_PRIM) -> ck++
+        :: (RFL(fk) & R_PRIM) -> ck++
         :: else -> skip
         fi;
         fk++
@@ -879,134 +1600,45 @@ inline check_held() {
     }
 }
 
-/* get(): lwkt_gettoken / lwkt_gettoken_shared */
-inline get(t, mode) {
-    try_acquire(t, mode);
-    if
-    :: tres == OK ->
-        if
-        :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
-        :: else -> push(t, R_PRIM)
-        fi
-    :: else ->
-        /* take_recursive() */
-        find_live(t, p);
-        if
-        :: tres == SELFX ->
-            assert(p != 255 && (rfl[p] & R_WEXCL)); /* else: the signal case */
-            if
-            :: mode == EXCL -> push(t, R_EXCL)
-            :: else -> push(t, 0)
-            fi
-        :: tres == BSH && p != 255 ->
-            assert(mode == SHRD); /* exclusive on own shared: misuse */
-            push(t, 0)
-        :: else ->
-            /* wait_for(): release all, push the new reference as not yet
-             * held, retake all with it on top */
-            release_all();
-            if
-            :: mode == EXCL -> push(t, R_PRIM | R_EXCL | R_WEXCL)
-            :: else -> push(t, R_PRIM)
-            fi;
-            rb = depth;
-            rel_upto = depth;
-            retake()
-        fi;
-        p = 0
-    fi;
-    tres = 0
-}
-
-/* downgrade_if_last_exclusive(tok) */
-inline downgrade_if_last_exclusive(t) {
-    ck = 0;
-    fk = rb;
-    do
-    :: fk < depth ->
-        if
-        :: rtok[fk] == t && (rfl[fk] & R_EXCL) -> ck = 1
-        :: else -> skip
-        fi;
-        fk++
-    :: else -> break
-    od;
-    fk = 0;
-    if
-    :: ck == 0 ->
-        find_live(t, p);
-        if
-        :: p != 255 && (rfl[p] & R_WEXCL) ->
-            rfl[p] = rfl[p] & ~R_WEXCL;
-            downgrade(t)
-        :: else -> skip
-        fi;
-        p = 0
-    :: else -> skip
-    fi;
-    ck = 0
-}
-
-/* rel(): lwkt_reltoken of the most recent reference */
-inline rel() {
-    d_step {
-        assert(depth > rb);
-        depth--;
-        ct = rtok[depth];
-        cf = rfl[depth];
-        rtok[depth] = 0;
-        rfl[depth] = 0
-    }
-    if
-    :: (cf & R_PRIM) && (cf & R_WEXCL) -> release_exclusive(ct)
-    :: (cf & R_PRIM) && !(cf & R_WEXCL) -> release_shared(ct)
-    :: !(cf & R_PRIM) && (cf & R_EXCL) -> downgrade_if_last_exclusive(ct)
-    :: else -> skip
-    fi;
-    ct = 0;
-    cf = 0
-}
-
 /* swap(): lwkt_token_swap */
 inline swap() {
     d_step {
     if
-    :: rtok[depth - 2] == rtok[depth - 1] ->
+    :: RTOK(depth - 2) == RTOK(depth - 1) ->
         /* same token: the lower reference stays the primary; the
          * requested modes trade places */
-        cf = rfl[depth - 2] & R_EXCL;
-        ct = rfl[depth - 1] & R_EXCL;
-        rfl[depth - 2] = (rfl[depth - 2] & ~R_EXCL) | ct;
-        rfl[depth - 1] = (rfl[depth - 1] & ~R_EXCL) | cf
+        cf = RFL(depth - 2) & R_EXCL;
+        ct = RFL(depth - 1) & R_EXCL;
+        RFL(depth - 2) = (RFL(depth - 2) & ~R_EXCL) | ct;
+        RFL(depth - 1) = (RFL(depth - 1) & ~R_EXCL) | cf
     :: else ->
-        ct = rtok[depth - 2];
-        cf = rfl[depth - 2];
-        rtok[depth - 2] = rtok[depth - 1];
-        rfl[depth - 2] = rfl[depth - 1];
-        rtok[depth - 1] = ct;
-        rfl[depth - 1] = cf
+        ct = RTOK(depth - 2);
+        cf = RFL(depth - 2);
+        RTOK(depth - 2) = RTOK(depth - 1);
+        RFL(depth - 2) = RFL(depth - 1);
+        RTOK(depth - 1) = ct;
+        RFL(depth - 1) = cf
     fi;
     ct = 0;
     cf = 0
     }
 }
 
+/* the locals every inline above uses */
+#define INLINE_LOCALS \
+    byte ctx, pi, ct, cf, p, fk, ck, cs, hwv, hmis, hwait; \
+    byte li, fj, mb, fq, wx, wh, wn, tw, tnew, th, tres, tres2; \
+    byte aw, ah, amy, aresult; \
+    bit areg, rfail, gw; \
+    byte ri, rj, held, words, rel_below, rel_upto
+
 /* A thread: any sequence of correct API use (no misuse): up to K requests
  * (exclusive or shared, of any token, recursive or not), releases of the
  * most recent reference, up to BLOCKS blocking calls while holding, one
- * lwkt_token_swap; it ends holding nothing. */
-proctype Thread(byte me) {
-    byte rtok[D];
-    byte rfl[D];
-    byte depth, rb;
-    byte step, ct, cf, p, fk, ck, cs, nblock;
-    bit swapped;
-    /* locals of the inlines */
-    byte li, fj, mb, fq, wx, wh, wn, tw, tnew, th, tres, tres2;
-    byte aw, ah, amy;
-    bit areg, rfail;
-    byte ri, rj, held, rel_below, rel_upto;
-
+ * lwkt_token_swap; it ends holding nothing. Thread 0 does nothing while
+ * its handler runs. */
+inline thread_body() {
+    ctx = me;
     do
     :: step < K && depth < D ->
         /* lwkt_gettoken(t) or lwkt_gettoken_shared(t) */
@@ -1018,12 +1650,13 @@ proctype Thread(byte me) {
             find_live(ct, p);
             if
             :: p == 255 -> cf = EXCL
-            :: p != 255 && (rfl[p] & R_WEXCL) -> cf = EXCL /* not on own shared */
+            :: p != 255 && (RFL(p) & R_WEXCL) -> cf = EXCL /* not on own shared */
             :: cf = SHRD
             fi;
             p = 0
         }
         get(ct, cf);
+        assert(!hmis);
         ct = 0;
         cf = 0;
         step++;
@@ -1046,11 +1679,116 @@ proctype Thread(byte me) {
     assert(g_words[me] == 0)
 }
 
+proctype Thread(byte me) {
+    INLINE_LOCALS;
+    STACK_LOCALS;
+    byte step, nblock;
+    bit swapped;
+    thread_body()
+}
+
+#if HANDLER
+/* Thread 0 does nothing while its handler runs. */
+proctype Thread0(byte me) provided (hin[0] == 0) {
+    INLINE_LOCALS;
+    STACK_LOCALS;
+    byte step, nblock;
+    bit swapped;
+    thread_body()
+}
+
+/* Thread 0's signal handler: runs once (or never), at any point of thread
+ * 0 (which does nothing meanwhile; a futex wait it interrupts returns, as
+ * with EINTR), on thread 0's stack: takes token 0 exclusively or shared,
+ * maybe blocks holding it (HBLOCKS), releases it. It must hold what it
+ * took, and leave every reference below its own owning exactly the words
+ * it owned before (but a word handed to the thread's wait). */
+proctype Handler(byte me) {
+    INLINE_LOCALS;
+    byte hmode, hsnap, hdepth, hhand, hi;
+    bit hhanded;
+
+    ctx = NT;
+end:
+    if
+    :: atomic { hin[me] == 0 -> hin[me] = 1; sleeping[me] = 0 }
+    fi;
+    d_step {
+        hdepth = depth;
+        hhand = g_handoffs[me];
+        hhanded = g_handed[me];
+        hsnap = 0;
+        hi = 0;
+        do
+        :: hi < depth ->
+            holds_word(hi, ck);
+            hsnap = hsnap | (ck << hi);
+            hi++
+        :: else -> break
+        od;
+        hi = 0;
+        ck = 0
+    }
+    /* Exclusively only where that is no misuse: the thread does not hold,
+     * take or wait for token 0 shared (it cannot start to meanwhile). */
+    takes_or_holds_shared(0, ck);
+    if
+    :: !ck -> hmode = EXCL
+    :: HMODES > 1 -> hmode = SHRD
+    :: else -> hmode = 255   /* nothing to take */
+    fi;
+    ck = 0;
+    if
+    :: hmode != 255 -> get(0, hmode)
+    :: else -> hmis = 1
+    fi;
+    if
+    :: hmis -> skip   /* a misuse: the process aborts */
+    :: else ->
+        assert(g_excl[0] == me + 1 || g_mysh[me * NK + 0] > 0);
+        if
+        :: HBLOCKS ->
+            release_all();
+            retake();
+            assert(g_excl[0] == me + 1 || g_mysh[me * NK + 0] > 0)
+        :: true -> skip
+        fi;
+        rel()
+    fi;
+    d_step {
+        assert(depth == hdepth);
+        hi = 0;
+        do
+        :: hi < depth ->
+            holds_word(hi, ck);
+            /* (a word handed to the thread's wait may arrive, be noticed
+             * or be taken over meanwhile: then it may differ) */
+            assert(ck == ((hsnap >> hi) & 1) || g_handoffs[me] != hhand || hhanded || g_handed[me]);
+            hi++
+        :: else -> break
+        od;
+        hi = 0;
+        ck = 0
+    }
+    hin[me] = 0
+}
+#endif
+
 init {
     byte i;
     atomic {
         do
-        :: i < NT -> run Thread(i); run Flusher(i); i++
+        :: i < NT ->
+#if HANDLER
+            if
+            :: i == 0 -> run Thread0(i); run Handler(0)
+            :: else -> run Thread(i)
+            fi;
+#else
+            run Thread(i);
+#endif
+            run Flusher(i);
+            i++
         :: else -> break
         od
     }
