@@ -4,7 +4,7 @@
  * none), where it failed, and the tokens held (SPEC S10).
  */
 // expect-stderr: lwkt: ASSERT_NO_TOKENS_HELD(): assertion failed at
-// expect-stderr: misuse_assert_no_tokens.c:
+// expect-stderr: misuse/assert_no_tokens.c:
 // expect-stderr: holding: misuse_still_held [excl]; aborting
 #include "check.h"
 
