@@ -57,7 +57,7 @@ impl fmt::Display for Desc {
         if tok.is_null() {
             return f.write_str("NULL token");
         }
-        if let Some(slot) = crate::capi::pool_slot_of(tok) {
+        if let Some(slot) = crate::pool::slot_of(tok) {
             return write!(f, "pool token #{slot}");
         }
         // SAFETY: the caller passed a token pointer it uses; a description is

@@ -10,7 +10,8 @@
 //! - `token`: the lock word and the waiting protocol;
 //! - `thread`: per-thread reference stacks, release on block and retake,
 //!   thread exit and fork;
-//! - `capi`: the exported token(9) API;
+//! - `api`: the exported token(9) API;
+//! - `pool`: the pool of tokens (below `api` and `diag`, which name its slots);
 //! - `hooks`: the interposed blocking calls of libc;
 //! - `catchall`: Syscall User Dispatch for the calls libc makes inside
 //!   itself;
@@ -26,7 +27,7 @@
 // so what only they use is unused there.
 #![cfg_attr(test, allow(dead_code))]
 
-pub mod capi;
+pub mod api;
 #[cfg(not(test))]
 mod catchall;
 mod config;
@@ -37,6 +38,7 @@ mod sigsys;
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
 mod hooks;
+mod pool;
 mod report;
 mod stats;
 mod sys;

@@ -587,7 +587,7 @@ fn write_json_row(out: &mut Buf, e: &Entry) -> core::fmt::Result {
          \"wait_ns\":{{\"total\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"max_hold_ns\":{},\"lost_while_released\":{},\
          \"released_on_block\":{{",
         JsonDesc(e),
-        crate::capi::pool_slot_of(tok).is_some(),
+        crate::pool::slot_of(tok).is_some(),
         e.acq_excl.load(Relaxed),
         e.acq_shared.load(Relaxed),
         e.contended.load(Relaxed),
