@@ -11,9 +11,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// The Rust sources cbindgen reads for the header (the C API and the token
-/// type it exposes).
-const HEADER_SOURCES: &[&str] = &["shim/capi.rs", "shim/token.rs"];
+/// The Rust sources cbindgen reads for the header (the C API, the pool's
+/// size and the token type it exposes), in the header's order.
+const HEADER_SOURCES: &[&str] = &[
+    "shim/api/mod.rs",
+    "shim/api/assert.rs",
+    "shim/api/lost.rs",
+    "shim/api/version.rs",
+    "shim/api/pool.rs",
+    "shim/pool.rs",
+    "shim/token.rs",
+];
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

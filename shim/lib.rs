@@ -6,51 +6,53 @@
 //! `docs/SPEC.md` (the contract; "SPEC Sn" in comments cites it) and
 //! `include/lwkt.h` (the C API).
 //!
-//! Modules, one concern each:
-//! - `token`: the lock word and the waiting protocol;
-//! - `thread`: per-thread reference stacks, release on block and retake,
-//!   thread exit and fork;
-//! - `capi`: the exported token(9) API;
-//! - `hooks`: the interposed blocking calls of libc;
-//! - `catchall`: Syscall User Dispatch for the calls libc makes inside
-//!   itself;
-//! - `sigsys`: the program's own SIGSYS while the catch-all holds it;
-//! - `diag`: one-line misuse reports and warnings;
-//! - `config`: the `LWKT_*` environment variables;
-//! - `stats`: the `LWKT_STATS` counters and the report's text;
-//! - `report`: where the report goes, whole or not at all;
-//! - `sys`: raw system calls (the shim never calls its own hooks).
+//! Layers, top to bottom (`docs/DESIGN.md` draws them):
+//! - `api`: the exported token(9) API; uses the token layer and `diag`;
+//! - `hooks`, `catchall`, `sigsys`: the interposed blocking calls of libc,
+//!   and Syscall User Dispatch for the calls libc makes inside itself;
+//! - `observe`: the `LWKT_*` variables, misuse reports and warnings, the
+//!   `LWKT_STATS` counters and report; reads the token layer to name
+//!   tokens and threads;
+//! - the token layer: `token` (the lock word and the waiting protocol),
+//!   `thread` (per-thread reference stacks, release on block and retake,
+//!   thread exit and fork), `pool` (the pool of tokens);
+//! - `sys`: raw system calls (the shim never calls its own hooks); uses
+//!   nothing of the crate.
+//!
+//! Not yet one way: the token layer calls up into `observe` (below) and
+//! into the catch-all (to arm it for a thread).
 
 #![allow(clippy::missing_safety_doc)]
 // The unit-test build leaves the hooks and the catch-all out (see below),
 // so what only they use is unused there.
 #![cfg_attr(test, allow(dead_code))]
 
-pub mod capi;
+pub mod api;
 #[cfg(not(test))]
 mod catchall;
-mod config;
-mod diag;
 #[cfg(not(test))]
 mod sigsys;
 // The test harness is an executable: exporting `read` & co. from it would
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
 mod hooks;
-mod report;
-mod stats;
+mod observe;
+mod pool;
 mod sys;
 #[cfg(test)]
 mod tests;
 mod thread;
 mod token;
 
+// The token layer, the hooks and the catch-all reach `observe` by these
+// paths; they are the edges from below into observe that are to become a
+// narrow interface.
+use observe::{config, diag, stats};
+
 /// Runs when the library is loaded (linked or preloaded), before `main`.
 #[ctor::ctor]
 fn init() {
-    config::init_process();
-    report::init_process();
-    stats::init_process();
+    observe::init_process();
     token::init_process();
     thread::init_process();
     #[cfg(not(test))]

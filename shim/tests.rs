@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::capi::*;
+use crate::api::*;
 use crate::thread as tstate;
 use crate::token::Token;
 
@@ -392,17 +392,17 @@ fn version_is_cargo_tomls() {
     assert_eq!(
         LWKT_VERSION_MAJOR,
         field("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
-        "LWKT_VERSION_MAJOR in shim/capi.rs differs from Cargo.toml's version"
+        "LWKT_VERSION_MAJOR in shim/api/version.rs differs from Cargo.toml's version"
     );
     assert_eq!(
         LWKT_VERSION_MINOR,
         field("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
-        "LWKT_VERSION_MINOR in shim/capi.rs differs from Cargo.toml's version"
+        "LWKT_VERSION_MINOR in shim/api/version.rs differs from Cargo.toml's version"
     );
     assert_eq!(
         LWKT_VERSION_PATCH,
         field("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
-        "LWKT_VERSION_PATCH in shim/capi.rs differs from Cargo.toml's version"
+        "LWKT_VERSION_PATCH in shim/api/version.rs differs from Cargo.toml's version"
     );
     let s = unsafe { core::ffi::CStr::from_ptr(lwkt_version()) };
     assert_eq!(s.to_str().unwrap(), env!("CARGO_PKG_VERSION"));

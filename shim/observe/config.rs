@@ -13,7 +13,7 @@
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
-use crate::diag::Line;
+use super::line::{self, ErrnoText, Line};
 use crate::sys;
 
 /// Where the statistics report goes (`LWKT_STATS`).
@@ -69,11 +69,16 @@ pub fn secure() -> bool {
     SECURE.load(Relaxed)
 }
 
+/// The variable's value. Only at load (`init_process`), before `main`:
+/// nothing changes the environment then, and what is kept is copied.
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: a NUL-terminated name; nothing changes the environment now.
     let p = unsafe { libc::getenv(name.as_ptr()) };
     if p.is_null() {
         None
     } else {
+        // SAFETY: getenv gives a NUL-terminated string of the environment,
+        // which stays while we parse it at load.
         Some(unsafe { CStr::from_ptr(p) }.to_bytes())
     }
 }
@@ -85,6 +90,8 @@ fn reject(var: &str, value: &[u8], forms: &str) -> ! {
     let v = core::str::from_utf8(value).unwrap_or("(not UTF-8)");
     let _ = write!(line, "lwkt: {var}={v}: not understood; accepted: {forms}");
     line.emit();
+    // SAFETY: _exit has no precondition (no exit handler of the program
+    // runs: it has not started).
     unsafe { libc::_exit(2) }
 }
 
@@ -97,6 +104,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 
 pub fn init_process() {
     // The kernel's verdict, which ld.so and glibc's secure_getenv follow too.
+    // SAFETY: getauxval only reads the auxiliary vector.
     if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
         SECURE.store(true, Relaxed);
         return;
@@ -190,14 +198,15 @@ fn percent_escapes_ok(path: &[u8]) -> bool {
 fn resolve(path: &[u8], dst: &mut [u8; PATH_MAX]) -> bool {
     let mut len = 0;
     if path.first() != Some(&b'/') {
+        // SAFETY: the kernel writes at most PATH_MAX bytes, dst's size.
         let r = unsafe { sys::syscall3(libc::SYS_getcwd, dst.as_mut_ptr() as usize, PATH_MAX, 0) };
         // Outside the process's root the kernel gives "(unreachable)/...".
         if r <= 0 || dst[0] != b'/' {
             let e = if r < 0 { -r as i32 } else { libc::ENOENT };
-            crate::diag::warn(format_args!(
+            line::warn(format_args!(
                 "LWKT_STATS: the current directory is unknown ({}), so the relative path \
                  cannot be resolved; no report",
-                crate::report::ErrnoText(e)
+                ErrnoText(e)
             ));
             return false;
         }
@@ -209,7 +218,7 @@ fn resolve(path: &[u8], dst: &mut [u8; PATH_MAX]) -> bool {
         }
     }
     if len + path.len() >= PATH_MAX {
-        crate::diag::warn(format_args!(
+        line::warn(format_args!(
             "LWKT_STATS: the report path is longer than {} bytes once made absolute; no report",
             PATH_MAX - 1
         ));

@@ -24,8 +24,8 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 
-use crate::config;
-use crate::diag::Line;
+use super::config;
+use super::line::{ErrnoText, Line};
 use crate::sys;
 
 /// The kept duplicate of the program's stderr (-1: none).
@@ -58,6 +58,7 @@ fn keep_stderr() {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: prlimit64 of this process writes one rlimit, on this stack.
     let r = unsafe {
         sys::syscall6(
             libc::SYS_prlimit64,
@@ -71,6 +72,7 @@ fn keep_stderr() {
     };
     let top = if r == 0 { lim.rlim_cur.min(1024) } else { 1024 };
     let from = (top / 2).max(3) as usize;
+    // SAFETY: a new descriptor, ours; descriptor 2 is left as it was.
     let fd = unsafe { sys::syscall3(libc::SYS_fcntl, 2, libc::F_DUPFD_CLOEXEC as usize, from) };
     if fd >= 0 {
         KEPT_FD.store(fd as i32, Relaxed);
@@ -79,7 +81,9 @@ fn keep_stderr() {
 
 /// (device, inode, mode) of what `fd` refers to; None when it is closed.
 fn file_id(fd: i32) -> Option<(u64, u64, u32)> {
+    // SAFETY: struct stat is integers: all zeros is a value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat writes one struct stat, on this stack.
     let r = unsafe {
         sys::syscall3(
             libc::SYS_fstat,
@@ -121,6 +125,8 @@ pub fn say(what: fmt::Arguments<'_>) {
             iov_len: 1,
         },
     ];
+    // SAFETY: the kernel reads the two vectors and the bytes they name,
+    // all live here.
     unsafe { sys::syscall3(libc::SYS_writev, fd as usize, iov.as_ptr() as usize, 2) };
 }
 
@@ -139,6 +145,7 @@ pub fn deliver(report: &[u8]) {
 /// parts), waiting at most a second at a time for a full non-blocking one.
 fn write_all(fd: i32, mut bytes: &[u8]) {
     while !bytes.is_empty() {
+        // SAFETY: the kernel reads `bytes`, a live slice.
         let r = unsafe {
             sys::syscall3(
                 libc::SYS_write,
@@ -159,6 +166,8 @@ fn write_all(fd: i32, mut bytes: &[u8]) {
                 tv_sec: 1,
                 tv_nsec: 0,
             };
+            // SAFETY: ppoll reads the timespec and updates the one pollfd,
+            // both on this stack; no signal mask is given.
             let ready = unsafe {
                 sys::syscall6(
                     libc::SYS_ppoll,
@@ -179,6 +188,8 @@ fn write_all(fd: i32, mut bytes: &[u8]) {
     }
 }
 
+/// The report appended to the `LWKT_STATS` path: looked at first, opened
+/// without following a link or blocking, refused unless a regular file.
 fn append_to_file(report: &[u8]) {
     let mut buf = [0u8; config::PATH_MAX];
     let Some(len) = expanded_path(&mut buf) else {
@@ -192,7 +203,9 @@ fn append_to_file(report: &[u8]) {
     let at = buf.as_ptr() as usize;
 
     // Look first: a device is not even opened (opening one can act).
+    // SAFETY: struct stat is integers: all zeros is a value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: a NUL-terminated path in `buf`; one struct stat written.
     let r = unsafe {
         sys::syscall6(
             libc::SYS_newfstatat,
@@ -214,6 +227,7 @@ fn append_to_file(report: &[u8]) {
         | libc::O_NONBLOCK
         | libc::O_CLOEXEC
         | libc::O_NOCTTY;
+    // SAFETY: a NUL-terminated path in `buf`; the descriptor is ours.
     let fd = unsafe {
         sys::syscall6(
             libc::SYS_openat,
@@ -239,35 +253,40 @@ fn append_to_file(report: &[u8]) {
     }
     let fd = fd as usize;
     match file_id(fd as i32) {
-        Some((_, _, mode)) if mode & libc::S_IFMT == libc::S_IFREG => {
-            let r = loop {
-                let r = unsafe {
-                    sys::syscall3(libc::SYS_write, fd, report.as_ptr() as usize, report.len())
-                };
-                // Interrupted before anything was written: nothing torn.
-                if r != -(libc::EINTR as isize) {
-                    break r;
-                }
-            };
-            if r < 0 {
-                say(format_args!(
-                    "cannot write the report to {path}: {}",
-                    ErrnoText(-r as i32)
-                ));
-            } else if (r as usize) < report.len() {
-                // Not completed with a second write: another process's
-                // report may already follow it.
-                say(format_args!(
-                    "only {r} of the report's {} bytes reached {path} (a full disk or a \
-                     file size limit?)",
-                    report.len()
-                ));
-            }
-        }
+        Some((_, _, mode)) if mode & libc::S_IFMT == libc::S_IFREG => append_once(fd, report, path),
         Some((_, _, mode)) => refuse(path, Kind(mode & libc::S_IFMT)),
         None => {}
     }
+    // SAFETY: the descriptor opened above, ours alone.
     unsafe { sys::syscall3(libc::SYS_close, fd, 0, 0) };
+}
+
+/// The report in one `write` to `fd`, a regular file opened to append;
+/// a line when it did not all arrive.
+fn append_once(fd: usize, report: &[u8], path: Text<'_>) {
+    let r = loop {
+        // SAFETY: the kernel reads `report`, a live slice.
+        let r =
+            unsafe { sys::syscall3(libc::SYS_write, fd, report.as_ptr() as usize, report.len()) };
+        // Interrupted before anything was written: nothing torn.
+        if r != -(libc::EINTR as isize) {
+            break r;
+        }
+    };
+    if r < 0 {
+        say(format_args!(
+            "cannot write the report to {path}: {}",
+            ErrnoText(-r as i32)
+        ));
+    } else if (r as usize) < report.len() {
+        // Not completed with a second write: another process's
+        // report may already follow it.
+        say(format_args!(
+            "only {r} of the report's {} bytes reached {path} (a full disk or a \
+             file size limit?)",
+            report.len()
+        ));
+    }
 }
 
 fn refuse(path: Text<'_>, kind: Kind) {
@@ -371,48 +390,5 @@ impl fmt::Display for Text<'_> {
 impl fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         show(self.0, f, true)
-    }
-}
-
-/// An errno value in words, for the errors a report path meets; others
-/// as "errno N". A table of our own: strerror(3) is not
-/// async-signal-safe (locale data).
-pub struct ErrnoText(pub i32);
-
-impl fmt::Display for ErrnoText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words = match self.0 {
-            libc::EPERM => "operation not permitted",
-            libc::ENOENT => "no such file or directory",
-            libc::EINTR => "interrupted",
-            libc::EIO => "input/output error",
-            libc::ENXIO => "no such device or address",
-            libc::EBADF => "bad file descriptor",
-            libc::EAGAIN => "resource temporarily unavailable",
-            libc::ENOMEM => "out of memory",
-            libc::EACCES => "permission denied",
-            libc::EFAULT => "bad address",
-            libc::EBUSY => "device or resource busy",
-            libc::EEXIST => "file exists",
-            libc::ENODEV => "no such device",
-            libc::ENOTDIR => "a component of the path is not a directory",
-            libc::EISDIR => "is a directory",
-            libc::EINVAL => "invalid argument",
-            libc::ENFILE => "too many open files in the system",
-            libc::EMFILE => "too many open files",
-            libc::ETXTBSY => "text file busy",
-            libc::EFBIG => "file too large",
-            libc::ENOSPC => "no space left on device",
-            libc::EROFS => "read-only file system",
-            libc::EPIPE => "broken pipe",
-            libc::ENAMETOOLONG => "file name too long",
-            libc::ELOOP => "too many levels of symbolic links",
-            libc::EOVERFLOW => "value too large",
-            libc::EDQUOT => "disk quota exceeded",
-            libc::ESTALE => "stale file handle",
-            libc::ERANGE => "result too large",
-            e => return write!(f, "errno {e}"),
-        };
-        f.write_str(words)
     }
 }

@@ -1,52 +1,23 @@
-//! One-line messages on stderr, built on the stack.
+//! Misuse reports (SPEC S10) and what messages say about tokens, threads
+//! and code addresses: one line on stderr each (`line`).
 //!
-//! Misuse (SPEC S10) and warnings are reported from inside other people's
-//! programs, possibly from a signal handler or a thread-exit destructor: no
-//! allocation, no `std::io`, one `write(2)` per line.
+//! Misuse is reported from inside other people's programs, possibly from a
+//! signal handler or a thread-exit destructor: no allocation, no
+//! `std::io`, one `write(2)` per line.
+//!
+//! It reads the token layer (a token's description, the pool slot it is,
+//! the calling thread's references) and `config`; it calls nothing above.
 
 use core::fmt::{self, Write};
 
+use super::config;
 use crate::sys;
 use crate::token::Token;
+use crate::{pool, thread};
 
-/// A line of at most 1 KiB; longer text is cut, never allocated.
-pub struct Line {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl Line {
-    pub const fn new() -> Line {
-        Line {
-            buf: [0; 1024],
-            len: 0,
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Write the line (with a newline) to stderr.
-    pub fn emit(&mut self) {
-        if self.len == self.buf.len() {
-            self.len -= 1;
-        }
-        self.buf[self.len] = b'\n';
-        self.len += 1;
-        sys::write_stderr(self.as_bytes());
-    }
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+// The token layer and the hooks name the line writer and warnings by these
+// paths.
+pub use super::line::{warn, Line};
 
 /// A token's description: its name, the pool slot it is, or its address.
 pub struct Desc(pub *const Token);
@@ -57,13 +28,15 @@ impl fmt::Display for Desc {
         if tok.is_null() {
             return f.write_str("NULL token");
         }
-        if let Some(slot) = crate::capi::pool_slot_of(tok) {
+        if let Some(slot) = pool::slot_of(tok) {
             return write!(f, "pool token #{slot}");
         }
-        // SAFETY: the caller passed a token pointer it uses.
+        // SAFETY: a `Desc` is made of a token pointer the program passed to
+        // the API and uses (not NULL, checked above).
+        let t = unsafe { &*tok };
         // Memory that never was a token has a garbage description pointer.
-        let desc = unsafe { (*tok).t_desc };
-        if desc.is_null() || !unsafe { &*tok }.looks_initialised() {
+        let desc = t.t_desc;
+        if desc.is_null() || !t.looks_initialised() {
             return unnamed(f, tok);
         }
         // The description may point anywhere (freed, never mapped): it is
@@ -84,7 +57,7 @@ impl fmt::Display for Desc {
 /// A token without a usable description: by its address, except in secure
 /// mode, where no message shows an address (SPEC section 7).
 fn unnamed(f: &mut fmt::Formatter<'_>, tok: *const Token) -> fmt::Result {
-    if crate::config::secure() {
+    if config::secure() {
         f.write_str("unnamed token")
     } else {
         write!(f, "token@{:p}", tok)
@@ -129,6 +102,8 @@ fn copy_from_self(src: usize, buf: &mut [u8]) -> usize {
         iov_base: src as *mut libc::c_void,
         iov_len: buf.len(),
     };
+    // SAFETY: the kernel reads `remote` (it fails with EFAULT where that is
+    // unreadable, never faults) and writes `local`, our own buffer.
     let r = unsafe {
         sys::syscall6(
             libc::SYS_process_vm_readv,
@@ -153,6 +128,7 @@ fn copy_from_self(src: usize, buf: &mut [u8]) -> usize {
 /// into a pipe (EFAULT instead of a fault) and read them back.
 pub(crate) fn copy_through_pipe(src: usize, buf: &mut [u8]) -> usize {
     let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
     let r = unsafe {
         sys::syscall3(
             libc::SYS_pipe2,
@@ -165,13 +141,16 @@ pub(crate) fn copy_through_pipe(src: usize, buf: &mut [u8]) -> usize {
         return 0;
     }
     let (rd, wr) = (fds[0] as usize, fds[1] as usize);
+    // SAFETY: the kernel reads `src` (EFAULT where unreadable, no fault).
     let w = unsafe { sys::syscall3(libc::SYS_write, wr, src, buf.len()) };
     let got = if w > 0 {
+        // SAFETY: at most `w <= buf.len()` bytes into our own buffer.
         let r = unsafe { sys::syscall3(libc::SYS_read, rd, buf.as_mut_ptr() as usize, w as usize) };
         r.max(0) as usize
     } else {
         0
     };
+    // SAFETY: closing the two descriptors made above.
     unsafe {
         sys::syscall3(libc::SYS_close, rd, 0, 0);
         sys::syscall3(libc::SYS_close, wr, 0, 0);
@@ -186,6 +165,7 @@ impl fmt::Display for ThreadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut name = [0u8; 17];
         // PR_GET_NAME through the raw stub: async-signal-safe, no errno.
+        // SAFETY: the kernel writes at most 16 bytes and a NUL, into 17.
         unsafe {
             sys::syscall6(
                 libc::SYS_prctl,
@@ -223,10 +203,10 @@ fn report_misuse(call: &str, tok: Option<*const Token>, what: fmt::Arguments<'_>
         Some(tok) => write!(line, "lwkt: {call}({}): {what}; {}", Desc(tok), ThreadName),
         None => write!(line, "lwkt: {call}(): {what}; {}", ThreadName),
     };
-    let _ = crate::thread::write_held(&mut line);
+    let _ = thread::write_held(&mut line);
     let _ = line.write_str("; aborting");
     line.emit();
-    if crate::config::DEBUG.load(core::sync::atomic::Ordering::Relaxed) {
+    if config::debug() {
         backtrace_to_stderr();
     }
     sys::abort()
@@ -240,12 +220,14 @@ extern "C" {
 /// `LWKT_DEBUG`: the calling thread's stack, one frame a line.
 #[cold]
 pub fn backtrace_to_stderr() {
-    if crate::config::secure() {
+    if config::secure() {
         return; // addresses (SPEC section 7)
     }
     let mut frames = [core::ptr::null_mut(); 32];
+    // SAFETY: backtrace writes at most `size` frames into the array.
     let n = unsafe { backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int) };
     sys::write_stderr(b"lwkt: backtrace:\n");
+    // SAFETY: the `n` frames backtrace wrote; the symbols go to fd 2.
     unsafe { backtrace_symbols_fd(frames.as_ptr(), n, 2) };
 }
 
@@ -254,6 +236,7 @@ pub fn backtrace_to_stderr() {
 #[cold]
 pub fn caller_outside_library() -> usize {
     let mut frames = [core::ptr::null_mut(); 12];
+    // SAFETY: backtrace writes at most `size` frames into the array.
     let n = unsafe { backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int) };
     let ours = object_base(caller_outside_library as *const () as usize);
     frames[..n.max(0) as usize]
@@ -263,8 +246,11 @@ pub fn caller_outside_library() -> usize {
         .unwrap_or(0)
 }
 
+/// The load address of the object that holds code address `pc`, or 0.
 fn object_base(pc: usize) -> usize {
+    // SAFETY: Dl_info is pointers and integers: all zeros is a value.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: dladdr only looks `pc` up, and fills `info`.
     if unsafe { libc::dladdr(pc as *const libc::c_void, &mut info) } == 0 {
         return 0;
     }
@@ -276,10 +262,12 @@ pub struct CodeAddr(pub usize);
 
 impl fmt::Display for CodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if crate::config::secure() {
+        if config::secure() {
             return f.write_str("(not shown in secure mode)");
         }
+        // SAFETY: Dl_info is pointers and integers: all zeros is a value.
         let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+        // SAFETY: dladdr only looks the address up, and fills `info`.
         if self.0 == 0 || unsafe { libc::dladdr(self.0 as *const libc::c_void, &mut info) } == 0 {
             return write!(f, "{:#x}", self.0);
         }
@@ -287,6 +275,8 @@ impl fmt::Display for CodeAddr {
             if p.is_null() {
                 "?"
             } else {
+                // SAFETY: dladdr's names are NUL-terminated strings of the
+                // loaded object, which the address keeps loaded.
                 core::str::from_utf8(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
                     .unwrap_or("?")
             }
@@ -304,12 +294,4 @@ impl fmt::Display for CodeAddr {
             )
         }
     }
-}
-
-/// A warning line that does not stop the program.
-#[cold]
-pub fn warn(what: fmt::Arguments<'_>) {
-    let mut line = Line::new();
-    let _ = write!(line, "lwkt: warning: {what}");
-    line.emit();
 }

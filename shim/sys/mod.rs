@@ -1,0 +1,49 @@
+//! The bottom layer: raw system calls, futex, errno, the clock.
+//!
+//! The shim exports `read`, `syscall`, `nanosleep`, ... itself, so calling
+//! libc's wrappers from inside it would come back into our own hooks. Every
+//! system call the shim makes for its own purposes goes through the stub
+//! here instead: it never touches `errno`, never allocates, and is
+//! async-signal-safe. This layer uses nothing else of the crate.
+//!
+//! - `allowed`: the always-allowed code range (the system call stub, the
+//!   SIGSYS restorer, the clone landing pad), in assembly;
+//! - `syscall`: `syscall3`/`syscall6` and `errno`;
+//! - `futex`: sleeping on a word, waking it, membarrier;
+//! - `process`: thread and process ids, stderr, abort;
+//! - `time`: the monotonic clock.
+//!
+//! Two pieces of assembly still live outside this layer and are to move
+//! here: the static-TLS access of the per-thread state (thread.rs) and the
+//! catch-all's.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!(
+    "lwkt supports Linux on x86-64 only: its system call stub, signal \
+     restorer, clone landing pad and thread-local access are x86-64 \
+     assembly for Linux's system call ABI, and the catch-all needs Linux's \
+     Syscall User Dispatch"
+);
+
+mod allowed;
+mod futex;
+mod process;
+mod syscall;
+mod time;
+
+// Only the hooks and the catch-all use these, and the unit-test build
+// leaves them out.
+#[cfg_attr(test, allow(unused_imports))]
+pub use allowed::{
+    lwkt_allowed_end, lwkt_allowed_start, lwkt_clone_tramp, lwkt_sigreturn_again,
+    lwkt_sigsys_restorer,
+};
+pub use futex::{futex_wait, futex_wake, membarrier, membarrier_register};
+pub use process::{abort, getpid, gettid, thread_alive, write_stderr};
+#[cfg_attr(test, allow(unused_imports))]
+pub use syscall::{errno, set_errno};
+pub use syscall::{syscall3, syscall6};
+pub use time::now_ns;
