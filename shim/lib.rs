@@ -11,10 +11,9 @@
 //! - `thread`: per-thread reference stacks, release on block and retake,
 //!   thread exit and fork;
 //! - `capi`: the exported token(9) API;
-//! - `hooks`: the interposed blocking calls of libc;
-//! - `catchall`: Syscall User Dispatch for the calls libc makes inside
-//!   itself;
-//! - `sigsys`: the program's own SIGSYS while the catch-all holds it;
+//! - `interpose`: the interposed blocking calls of libc (its hooks), and
+//!   the catch-all (Syscall User Dispatch) for the calls libc makes inside
+//!   itself, both through one source per blocking call;
 //! - `diag`: one-line misuse reports and warnings;
 //! - `config`: the `LWKT_*` environment variables;
 //! - `stats`: the `LWKT_STATS` counters and the report's text;
@@ -27,16 +26,15 @@
 #![cfg_attr(test, allow(dead_code))]
 
 pub mod capi;
-#[cfg(not(test))]
-mod catchall;
 mod config;
 mod diag;
-#[cfg(not(test))]
-mod sigsys;
 // The test harness is an executable: exporting `read` & co. from it would
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
-mod hooks;
+mod interpose;
+// thread.rs arms and disarms the catch-all by this path.
+#[cfg(not(test))]
+use interpose::catchall;
 mod report;
 mod stats;
 mod sys;
@@ -58,5 +56,5 @@ fn init() {
     #[cfg(not(test))]
     config::announce(catchall::on(), catchall::why_off());
     #[cfg(not(test))]
-    hooks::init_process();
+    interpose::init_process();
 }
