@@ -18,7 +18,9 @@
 //!   signature takes that symbol version);
 //! * the **fast path**: a thread that holds no token loads the slot, tests
 //!   its one TLS byte and tail-calls libc's function, with no stack frame
-//!   of ours (SPEC S11);
+//!   of ours (SPEC S11). The hook is never inlined into another (a
+//!   fortified entry point's call of the plain hook): its caller's fast
+//!   path stays frameless too;
 //! * the **held path** `read::held`, out of line and cold: libc's function
 //!   bound to `real`, the held path's entry (`enter_held`), then the body.
 //!
@@ -68,6 +70,7 @@ macro_rules! hook {
         ///
         /// libc's contract for this function.
         #[no_mangle]
+        #[inline(never)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             $($($before)*)?
             let p = $name::ADDR.load(core::sync::atomic::Ordering::Relaxed);
@@ -122,6 +125,7 @@ macro_rules! hook {
         ///
         /// libc's contract for this function.
         #[no_mangle]
+        #[inline(never)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             if !$crate::interpose::release::holding() || $fails {
                 // SAFETY: libc's checking function, as the program called
@@ -153,6 +157,7 @@ macro_rules! hook {
         ///
         /// libc's contract for this function.
         #[no_mangle]
+        #[inline(never)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             let $real = $name::get();
             // SAFETY: the body runs under the hooked function's own
