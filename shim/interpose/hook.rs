@@ -24,6 +24,9 @@
 //! * the **held path** `read::held`, out of line and cold: libc's function
 //!   bound to `real`, the held path's entry (`enter_held`), then the body.
 //!
+//! `fn pread | pread64(...)` makes the same hook under both names, each
+//! calling libc's function of its own name.
+//!
 //! Clauses after the signature, in this order, all optional:
 //! `version = "V"`; `before { statements }`, run first by every caller,
 //! holder or not (a wait's signal mask made safe for the catch-all: it may
@@ -55,6 +58,16 @@ pub fn enter_held() {
 
 /// See the module's documentation.
 macro_rules! hook {
+    // `fn a | b (...)`: the same hook under each name (`pread | pread64`),
+    // each with its own slot of libc's function of that name.
+    (
+        $(#[$attr:meta])*
+        fn $name:ident | $alias:ident $(| $more:ident)* ($($sig:tt)*) $($rest:tt)*
+    ) => {
+        hook! { $(#[$attr])* fn $name($($sig)*) $($rest)* }
+        hook! { $(#[$attr])* fn $alias $(| $more)* ($($sig)*) $($rest)* }
+    };
+
     // A blocking call: the fast path, then the held path.
     (
         $(#[$attr:meta])*

@@ -88,23 +88,9 @@ pub unsafe fn mq_receive(
     (q, buf, len, prio): (libc::mqd_t, *mut c_char, size_t, *mut c_uint),
     call: impl FnOnce() -> ssize_t,
 ) -> ssize_t {
-    let past = ZERO_TS;
-    // SAFETY: the program's call, with a deadline already past.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_mq_timedreceive,
-            q as usize,
-            buf as usize,
-            len,
-            prio as usize,
-            &past as *const _ as usize,
-            0,
-        )
-    };
-    match r {
-        WOULD_WAIT => released(hook, call),
-        r => c_result(r),
-    }
+    let args = [q as usize, buf as usize, len, prio as usize];
+    // SAFETY: the caller's contract.
+    unsafe { mq_past_deadline(hook, libc::SYS_mq_timedreceive, args, call) }
 }
 
 /// `mq_timedsend(q, buf, len, prio, ts)` (`mq_send` is it with no
@@ -118,21 +104,29 @@ pub unsafe fn mq_send(
     (q, buf, len, prio): (libc::mqd_t, *const c_char, size_t, c_uint),
     call: impl FnOnce() -> c_int,
 ) -> c_int {
-    let past = ZERO_TS;
-    // SAFETY: the program's call, with a deadline already past.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_mq_timedsend,
-            q as usize,
-            buf as usize,
-            len,
-            prio as usize,
-            &past as *const _ as usize,
-            0,
-        )
-    };
+    let args = [q as usize, buf as usize, len, prio as usize];
+    // SAFETY: the caller's contract.
+    unsafe { mq_past_deadline(hook, libc::SYS_mq_timedsend, args, || call() as isize) as c_int }
+}
+
+/// System call `nr` (`mq_timedreceive`, `mq_timedsend`) on the program's
+/// first four arguments with a deadline already past: ETIMEDOUT says it
+/// would wait.
+///
+/// # Safety
+///
+/// `args` are the program's arguments of `nr`, but for the deadline.
+unsafe fn mq_past_deadline(
+    hook: &'static str,
+    nr: i64,
+    [q, buf, len, prio]: [usize; 4],
+    call: impl FnOnce() -> isize,
+) -> isize {
+    let past = &ZERO_TS as *const libc::timespec as usize;
+    // SAFETY: the caller's contract: the program's call, not waiting.
+    let r = unsafe { sys::syscall6(nr, q, buf, len, prio, past, 0) };
     match r {
         WOULD_WAIT => released(hook, call),
-        r => c_result(r) as c_int,
+        r => c_result(r),
     }
 }

@@ -24,8 +24,35 @@ pub unsafe fn openat(
     if !unsafe { is_waiting_fifo(dirfd, path, flags) } {
         return call();
     }
-    // SAFETY: the caller's contract.
-    unsafe { fifo_open(hook, dirfd, path, flags, call) }
+    // A FIFO open. Write-only has a probe: with O_NONBLOCK it succeeds when
+    // a reader is there (then the descriptor is made blocking, as asked)
+    // and fails with ENXIO when it would wait. Read-only has none: whether
+    // a writer will come cannot be known, so the tokens are released.
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        let fl = (flags | libc::O_NONBLOCK) as usize;
+        let (dirfd, path) = (dirfd as usize, path as usize);
+        // SAFETY: the program's open, not waiting.
+        let fd = unsafe { sys::syscall6(libc::SYS_openat, dirfd, path, fl, 0, 0, 0) };
+        if fd >= 0 {
+            // SAFETY: F_GETFL and F_SETFL on the descriptor just opened
+            // read no memory.
+            unsafe {
+                let now = sys::syscall3(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0);
+                let blocking = (now as usize) & !(libc::O_NONBLOCK as usize);
+                sys::syscall3(
+                    libc::SYS_fcntl,
+                    fd as usize,
+                    libc::F_SETFL as usize,
+                    blocking,
+                );
+            }
+            return fd as c_int;
+        }
+        if fd != -(libc::ENXIO as isize) {
+            return c_result(fd) as c_int;
+        }
+    }
+    released(hook, call)
 }
 
 /// Is `path` a FIFO that this open may wait on? Opening a FIFO read-only or
@@ -56,45 +83,4 @@ unsafe fn is_waiting_fifo(dirfd: c_int, path: *const c_char, flags: c_int) -> bo
         )
     };
     r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
-}
-
-/// A FIFO open. Write-only has a probe: with O_NONBLOCK it succeeds when a
-/// reader is there (then the descriptor is made blocking, as asked) and
-/// fails with ENXIO when it would wait. Read-only has none: whether a
-/// writer will come cannot be known, so the tokens are released.
-///
-/// # Safety
-///
-/// As `openat`.
-unsafe fn fifo_open(
-    hook: &'static str,
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    call: impl FnOnce() -> c_int,
-) -> c_int {
-    if flags & libc::O_ACCMODE == libc::O_WRONLY {
-        let fl = (flags | libc::O_NONBLOCK) as usize;
-        // SAFETY: the program's open, not waiting.
-        let fd =
-            unsafe { sys::syscall6(libc::SYS_openat, dirfd as usize, path as usize, fl, 0, 0, 0) };
-        if fd >= 0 {
-            // SAFETY: F_GETFL and F_SETFL on the descriptor just opened
-            // read no memory.
-            unsafe {
-                let now = sys::syscall3(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0);
-                sys::syscall3(
-                    libc::SYS_fcntl,
-                    fd as usize,
-                    libc::F_SETFL as usize,
-                    (now as usize) & !(libc::O_NONBLOCK as usize),
-                );
-            }
-            return fd as c_int;
-        }
-        if fd != -(libc::ENXIO as isize) {
-            return c_result(fd) as c_int;
-        }
-    }
-    released(hook, call)
 }

@@ -22,6 +22,47 @@ fn after_probe(hook: &'static str, r: isize, wait: impl FnOnce() -> c_int) -> c_
     }
 }
 
+/// Probe with system call `nr` on `args` (the program's, with a zero
+/// timeout), then wait if nothing is ready.
+///
+/// # Safety
+///
+/// `args` are the program's arguments of `nr`, but for the timeout.
+unsafe fn probe_then_wait(
+    hook: &'static str,
+    nr: i64,
+    args: [usize; 6],
+    wait: impl FnOnce() -> c_int,
+) -> c_int {
+    let [a, b, c, d, e, f] = args;
+    // SAFETY: the caller's contract: the program's call, not waiting.
+    let r = unsafe { sys::syscall6(nr, a, b, c, d, e, f) };
+    after_probe(hook, r, wait)
+}
+
+/// A wait whose timeout is the timespec `ts`: at once when it is zero,
+/// else probed with system call `nr` on `args(zero)`, the program's
+/// arguments with the address of a zero timeout in place of `ts`.
+///
+/// # Safety
+///
+/// `ts` is null or readable; `args` as for `probe_then_wait`.
+unsafe fn zero_ts_probe(
+    hook: &'static str,
+    ts: *const timespec,
+    nr: i64,
+    args: impl FnOnce(usize) -> [usize; 6],
+    wait: impl FnOnce() -> c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    if unsafe { is_zero_ts(ts) } {
+        return wait();
+    }
+    let zero = &ZERO_TS as *const timespec as usize;
+    // SAFETY: the caller's contract.
+    unsafe { probe_then_wait(hook, nr, args(zero), wait) }
+}
+
 /// `poll(fds, n, timeout)`.
 ///
 /// # Safety
@@ -37,9 +78,9 @@ pub unsafe fn poll(
     if timeout == 0 {
         return call();
     }
-    // SAFETY: the program's call with a zero timeout.
-    let r = unsafe { sys::syscall3(libc::SYS_poll, fds as usize, n as usize, 0) };
-    after_probe(hook, r, call)
+    let args = [fds as usize, n as usize, 0, 0, 0, 0];
+    // SAFETY: the program's arguments, a zero timeout.
+    unsafe { probe_then_wait(hook, libc::SYS_poll, args, call) }
 }
 
 /// `ppoll(fds, n, ts, mask)`, the kernel's `sigsetsize` given.
@@ -54,24 +95,9 @@ pub unsafe fn ppoll(
     (mask, sigsetsize): (*const sigset_t, usize),
     call: impl FnOnce() -> c_int,
 ) -> c_int {
-    // SAFETY: the program's timeout, null or readable.
-    if unsafe { is_zero_ts(ts) } {
-        return call();
-    }
-    let zero = ZERO_TS;
-    // SAFETY: the program's call with a zero timeout.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_ppoll,
-            fds as usize,
-            n as usize,
-            &zero as *const _ as usize,
-            mask as usize,
-            sigsetsize,
-            0,
-        )
-    };
-    after_probe(hook, r, call)
+    let args = |zero| [fds as usize, n as usize, zero, mask as usize, sigsetsize, 0];
+    // SAFETY: the caller's contract.
+    unsafe { zero_ts_probe(hook, ts, libc::SYS_ppoll, args, call) }
 }
 
 /// `select(n, r, w, e, tv)`.
@@ -137,7 +163,7 @@ unsafe fn select_probed(
         mask: *const sigset_t,
         size: usize,
     }
-    let zero = ZERO_TS;
+    let zero = &ZERO_TS as *const timespec as usize;
     let arg = SigmaskArg {
         mask,
         size: super::SIGSET_BYTES,
@@ -147,18 +173,9 @@ unsafe fn select_probed(
     } else {
         &arg as *const _ as usize
     };
+    let [r, w, e] = sets.map(|s| s as usize);
     // SAFETY: the program's call with a zero timeout.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_pselect6,
-            n as usize,
-            sets[0] as usize,
-            sets[1] as usize,
-            sets[2] as usize,
-            &zero as *const _ as usize,
-            argp,
-        )
-    };
+    let r = unsafe { sys::syscall6(libc::SYS_pselect6, n as usize, r, w, e, zero, argp) };
     if r == 0 {
         for (s, v) in sets.into_iter().zip(saved) {
             if let Some(v) = v {
@@ -185,19 +202,9 @@ pub unsafe fn epoll_wait(
     if timeout == 0 {
         return call();
     }
-    // SAFETY: the program's call with a zero timeout.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_epoll_wait,
-            epfd as usize,
-            ev as usize,
-            max as usize,
-            0,
-            0,
-            0,
-        )
-    };
-    after_probe(hook, r, call)
+    let args = [epfd as usize, ev as usize, max as usize, 0, 0, 0];
+    // SAFETY: the program's arguments, a zero timeout.
+    unsafe { probe_then_wait(hook, libc::SYS_epoll_wait, args, call) }
 }
 
 /// `epoll_pwait(epfd, ev, max, timeout, mask)`, the kernel's `sigsetsize`
@@ -216,19 +223,16 @@ pub unsafe fn epoll_pwait(
     if timeout == 0 {
         return call();
     }
-    // SAFETY: the program's call with a zero timeout.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_epoll_pwait,
-            epfd as usize,
-            ev as usize,
-            max as usize,
-            0,
-            mask as usize,
-            sigsetsize,
-        )
-    };
-    after_probe(hook, r, call)
+    let args = [
+        epfd as usize,
+        ev as usize,
+        max as usize,
+        0,
+        mask as usize,
+        sigsetsize,
+    ];
+    // SAFETY: the program's arguments, a zero timeout.
+    unsafe { probe_then_wait(hook, libc::SYS_epoll_pwait, args, call) }
 }
 
 /// `epoll_pwait2(epfd, ev, max, ts, mask)`, the kernel's `sigsetsize`
@@ -244,22 +248,8 @@ pub unsafe fn epoll_pwait2(
     (mask, sigsetsize): (*const sigset_t, usize),
     call: impl FnOnce() -> c_int,
 ) -> c_int {
-    // SAFETY: the program's timeout, null or readable.
-    if unsafe { is_zero_ts(ts) } {
-        return call();
-    }
-    let zero = ZERO_TS;
-    // SAFETY: the program's call with a zero timeout.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_epoll_pwait2,
-            epfd as usize,
-            ev as usize,
-            max as usize,
-            &zero as *const _ as usize,
-            mask as usize,
-            sigsetsize,
-        )
-    };
-    after_probe(hook, r, call)
+    let (epfd, ev, max) = (epfd as usize, ev as usize, max as usize);
+    let args = |zero| [epfd, ev, max, zero, mask as usize, sigsetsize];
+    // SAFETY: the caller's contract.
+    unsafe { zero_ts_probe(hook, ts, libc::SYS_epoll_pwait2, args, call) }
 }

@@ -21,10 +21,37 @@ use crate::interpose::iov::{iov_request, IovSpan};
 use crate::interpose::release::released;
 use crate::sys;
 
+/// Where a read or write happens.
+#[derive(Clone, Copy)]
+pub enum At {
+    /// At the file position (`read`, `readv`, `write`, `writev`).
+    Position,
+    /// At this offset (`pread`, `preadv`, `pwrite`, `pwritev`).
+    Offset(off_t),
+}
+
 /// Offset argument meaning "at the file position" for preadv2/pwritev2.
-/// A positional call (`pread`, `pwritev`, ...) with a negative offset is
-/// therefore never probed: it fails with EINVAL at once.
 const AT_POSITION: off_t = -1;
+
+impl At {
+    /// The offset to probe at; None for a negative offset, which fails
+    /// with EINVAL at once (and must not be probed: -1 would mean the
+    /// file position). `call` gets it all the same.
+    fn probed(self) -> Option<off_t> {
+        match self {
+            At::Position => Some(AT_POSITION),
+            At::Offset(off) => (off >= 0).then_some(off),
+        }
+    }
+
+    /// The offset argument of the call itself (ignored for `Position`).
+    fn arg(self) -> off_t {
+        match self {
+            At::Position => AT_POSITION,
+            At::Offset(off) => off,
+        }
+    }
+}
 
 /// One buffer as a vector of one.
 fn one(buf: *const c_void, n: size_t) -> iovec {
@@ -34,306 +61,111 @@ fn one(buf: *const c_void, n: size_t) -> iovec {
     }
 }
 
-/// `read(fd, buf, n)`; `call(buf, n)`.
+/// A single-buffer call `call(buf, n, off)` as a call on a vector of one
+/// (`readv` and `writev` call it on `one`'s vector, or on part of it).
+fn on_one<B>(
+    call: impl Fn(*mut B, size_t, off_t) -> ssize_t,
+) -> impl Fn(*const iovec, c_int, off_t) -> ssize_t {
+    move |v, _, off| {
+        // SAFETY: a vector of one built here (or part of it): readable.
+        let v = unsafe { *v };
+        call(v.iov_base as *mut B, v.iov_len, off)
+    }
+}
+
+/// `read(fd, buf, n)` or `pread(fd, buf, n, off)`; `call(buf, n, off)`,
+/// the offset ignored by `read`.
 ///
 /// # Safety
 ///
-/// The arguments are the program's, as `read` takes them.
+/// The arguments are the program's, as `read` or `pread` takes them.
 pub unsafe fn read(
     hook: &'static str,
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    call: impl Fn(*mut c_void, size_t) -> ssize_t,
-) -> ssize_t {
-    let v = one(buf, n);
-    let call = |v: *const iovec, _, _| {
-        // SAFETY: a vector of one built here (or part of it): readable.
-        let v = unsafe { *v };
-        call(v.iov_base, v.iov_len)
-    };
-    // SAFETY: `v` is the program's buffer, as a vector of one.
-    unsafe { read_family(hook, fd, &v, 1, AT_POSITION, call) }
-}
-
-/// `pread(fd, buf, n, off)`; `call(buf, n, off)`.
-///
-/// # Safety
-///
-/// The arguments are the program's, as `pread` takes them.
-pub unsafe fn pread(
-    hook: &'static str,
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    off: off_t,
+    (fd, buf, n): (c_int, *mut c_void, size_t),
+    at: At,
     call: impl Fn(*mut c_void, size_t, off_t) -> ssize_t,
 ) -> ssize_t {
-    if off < 0 {
-        return call(buf, n, off);
-    }
-    let v = one(buf, n);
-    let call = |v: *const iovec, _, o| {
-        // SAFETY: a vector of one built here (or part of it): readable.
-        let v = unsafe { *v };
-        call(v.iov_base, v.iov_len, o)
-    };
-    // SAFETY: `v` is the program's buffer, as a vector of one.
-    unsafe { read_family(hook, fd, &v, 1, off, call) }
+    // SAFETY: the program's buffer, as a vector of one.
+    unsafe { readv(hook, (fd, &one(buf, n), 1), at, on_one(call)) }
 }
 
-/// `readv(fd, iov, cnt)`; `call(iov, cnt)`.
+/// `readv(fd, iov, cnt)` or `preadv(fd, iov, cnt, off)`, and the rest of
+/// the read family; `call(iov, cnt, off)` runs the call on (part of) the
+/// caller's buffers, the offset ignored by `readv`.
 ///
 /// # Safety
 ///
-/// The arguments are the program's, as `readv` takes them.
+/// The arguments are the program's, as `readv` or `preadv` takes them
+/// (or a vector of one made of `read`'s buffer).
 pub unsafe fn readv(
     hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    call: impl Fn(*const iovec, c_int) -> ssize_t,
-) -> ssize_t {
-    // SAFETY: the caller's contract.
-    unsafe { read_family(hook, fd, iov, cnt, AT_POSITION, |v, c, _| call(v, c)) }
-}
-
-/// `preadv(fd, iov, cnt, off)`; `call(iov, cnt, off)`.
-///
-/// # Safety
-///
-/// The arguments are the program's, as `preadv` takes them.
-pub unsafe fn preadv(
-    hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    off: off_t,
+    (fd, iov, cnt): (c_int, *const iovec, c_int),
+    at: At,
     call: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
 ) -> ssize_t {
-    if off < 0 {
-        return call(iov, cnt, off);
-    }
+    let Some(off) = at.probed() else {
+        return call(iov, cnt, at.arg());
+    };
     // SAFETY: the caller's contract.
-    unsafe { read_family(hook, fd, iov, cnt, off, call) }
+    let r = unsafe { probe(libc::SYS_preadv2, fd, iov, cnt, off) };
+    if r <= 0 {
+        return unprobed(hook, fd, r, || call(iov, cnt, off)).unwrap_or_else(|| c_result(r));
+    }
+    // Short is final for pipes, sockets and terminals; a disk file goes
+    // on to what the blocking read would have fetched.
+    // SAFETY: the kernel accepted the vector.
+    let want = unsafe { iov_request(iov, cnt as usize) };
+    if (r as usize) < want && more_on_disk(fd, off, r) {
+        // SAFETY: the caller's contract; `r` of `want` bytes moved.
+        unsafe { finish_blocking(hook, iov, cnt, off, r as usize, want, &call) }
+    } else {
+        r
+    }
 }
 
-/// `write(fd, buf, n)`; `call(buf, n)`.
+/// `write(fd, buf, n)` or `pwrite(fd, buf, n, off)`; `call(buf, n, off)`,
+/// the offset ignored by `write`.
 ///
 /// # Safety
 ///
-/// The arguments are the program's, as `write` takes them.
+/// The arguments are the program's, as `write` or `pwrite` takes them.
 pub unsafe fn write(
     hook: &'static str,
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    call: impl Fn(*const c_void, size_t) -> ssize_t,
-    send: impl Fn(*const msghdr, c_int) -> ssize_t,
-) -> ssize_t {
-    let v = one(buf, n);
-    let call = |v: *const iovec, _, _| {
-        // SAFETY: a vector of one built here (or part of it): readable.
-        let v = unsafe { *v };
-        call(v.iov_base, v.iov_len)
-    };
-    // SAFETY: `v` is the program's buffer, as a vector of one.
-    unsafe { write_family(hook, fd, &v, 1, AT_POSITION, call, send) }
-}
-
-/// `pwrite(fd, buf, n, off)`; `call(buf, n, off)`.
-///
-/// # Safety
-///
-/// The arguments are the program's, as `pwrite` takes them.
-pub unsafe fn pwrite(
-    hook: &'static str,
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    off: off_t,
+    (fd, buf, n): (c_int, *const c_void, size_t),
+    at: At,
     call: impl Fn(*const c_void, size_t, off_t) -> ssize_t,
     send: impl Fn(*const msghdr, c_int) -> ssize_t,
 ) -> ssize_t {
-    if off < 0 {
-        return call(buf, n, off);
-    }
-    let v = one(buf, n);
-    let call = |v: *const iovec, _, o| {
-        // SAFETY: a vector of one built here (or part of it): readable.
-        let v = unsafe { *v };
-        call(v.iov_base, v.iov_len, o)
-    };
-    // SAFETY: `v` is the program's buffer, as a vector of one.
-    unsafe { write_family(hook, fd, &v, 1, off, call, send) }
+    let call = on_one(|b: *mut c_void, n, o| call(b, n, o));
+    // SAFETY: the program's buffer, as a vector of one.
+    unsafe { writev(hook, (fd, &one(buf, n), 1), at, call, send) }
 }
 
-/// `writev(fd, iov, cnt)`; `call(iov, cnt)`.
-///
-/// # Safety
-///
-/// The arguments are the program's, as `writev` takes them.
-pub unsafe fn writev(
-    hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    call: impl Fn(*const iovec, c_int) -> ssize_t,
-    send: impl Fn(*const msghdr, c_int) -> ssize_t,
-) -> ssize_t {
-    let call = |v, c, _| call(v, c);
-    // SAFETY: the caller's contract.
-    unsafe { write_family(hook, fd, iov, cnt, AT_POSITION, call, send) }
-}
-
-/// `pwritev(fd, iov, cnt, off)`; `call(iov, cnt, off)`.
-///
-/// # Safety
-///
-/// The arguments are the program's, as `pwritev` takes them.
-pub unsafe fn pwritev(
-    hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    off: off_t,
-    call: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
-    send: impl Fn(*const msghdr, c_int) -> ssize_t,
-) -> ssize_t {
-    if off < 0 {
-        return call(iov, cnt, off);
-    }
-    // SAFETY: the caller's contract.
-    unsafe { write_family(hook, fd, iov, cnt, off, call, send) }
-}
-
-/// The read family. `call(iov, cnt, off)` runs the call on (part of) the
-/// caller's buffers.
-///
-/// # Safety
-///
-/// `iov` and `cnt` are the program's vector (or a vector of one made of
-/// its buffer), `fd` and `off` its arguments.
-unsafe fn read_family(
-    hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    off: off_t,
-    call: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
-) -> ssize_t {
-    // SAFETY: the kernel checks the vector and writes only what it names,
-    // the program's buffers.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_preadv2,
-            fd as usize,
-            iov as usize,
-            cnt as usize,
-            off as usize,
-            0,
-            libc::RWF_NOWAIT as usize,
-        )
-    };
-    const EAGAIN: isize = -(libc::EAGAIN as isize);
-    match r {
-        // Short is final for pipes, sockets and terminals; a disk file
-        // goes on to what the blocking read would have fetched.
-        n if n > 0 => {
-            // SAFETY: the kernel accepted the vector.
-            let want = unsafe { iov_request(iov, cnt as usize) };
-            if (n as usize) < want && more_on_disk(fd, off, n) {
-                // SAFETY: the caller's contract; `n` of `want` bytes moved.
-                unsafe { finish_blocking(hook, iov, cnt, off, n as usize, want, &call) }
-            } else {
-                n
-            }
-        }
-        EAGAIN if nonblocking(fd) => call(iov, cnt, off),
-        EAGAIN => released(hook, || call(iov, cnt, off)),
-        // The descriptor does not take RWF_NOWAIT: cannot be known.
-        r if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) => {
-            released(hook, || call(iov, cnt, off))
-        }
-        r => c_result(r),
-    }
-}
-
-/// `done` of the `want` bytes went through without blocking; move the rest
-/// the blocking way, walking the caller's own array, and report the sum,
-/// as the single blocking call would have. A failure after that part is
-/// not reported, as the kernel reports none after a partial transfer.
-///
-/// # Safety
-///
-/// As `read_family`, and the kernel accepted the vector (`done <= want`,
-/// `want` from `iov_request`).
-unsafe fn finish_blocking(
-    hook: &'static str,
-    iov: *const iovec,
-    cnt: c_int,
-    off: off_t,
-    done: usize,
-    want: usize,
-    call: &impl Fn(*const iovec, c_int, off_t) -> ssize_t,
-) -> ssize_t {
-    // SAFETY: the caller's contract.
-    let rest = unsafe { IovSpan::new(iov, cnt as usize, done, want) };
-    let saved = sys::errno();
-    let more = released(hook, || {
-        rest.transfer(|v, c, moved| {
-            let at = if off < 0 {
-                AT_POSITION
-            } else {
-                off + (done + moved) as off_t
-            };
-            call(v, c as c_int, at)
-        })
-    });
-    sys::set_errno(saved);
-    (done + more) as ssize_t
-}
-
-/// The write family, like `read_family`. A non-blocking write that took
-/// part of the data on a blocking descriptor does not decide the call: the
-/// rest follows the blocking way (`sendmsg` with `MSG_NOSIGNAL` for a
-/// stream socket, since the one blocking call, having sent part, would not
-/// raise SIGPIPE). A pipe write of at most `PIPE_BUF` bytes is never
+/// `writev(fd, iov, cnt)` or `pwritev(fd, iov, cnt, off)`, and the rest of
+/// the write family, like `readv`. A non-blocking write that took part of
+/// the data on a blocking descriptor does not decide the call: the rest
+/// follows the blocking way (`send`, `sendmsg` with `MSG_NOSIGNAL`, for a
+/// stream socket, since the one blocking call, having sent part, would
+/// not raise SIGPIPE). A pipe write of at most `PIPE_BUF` bytes is never
 /// split: the kernel's probe writes all of it or nothing.
 ///
 /// # Safety
 ///
-/// As `read_family`.
-unsafe fn write_family(
+/// As `readv`.
+pub unsafe fn writev(
     hook: &'static str,
-    fd: c_int,
-    iov: *const iovec,
-    cnt: c_int,
-    off: off_t,
+    (fd, iov, cnt): (c_int, *const iovec, c_int),
+    at: At,
     call: impl Fn(*const iovec, c_int, off_t) -> ssize_t,
     send: impl Fn(*const msghdr, c_int) -> ssize_t,
 ) -> ssize_t {
-    // SAFETY: the kernel checks the vector and reads only what it names,
-    // the program's buffers.
-    let r = unsafe {
-        sys::syscall6(
-            libc::SYS_pwritev2,
-            fd as usize,
-            iov as usize,
-            cnt as usize,
-            off as usize,
-            0,
-            libc::RWF_NOWAIT as usize,
-        )
+    let Some(off) = at.probed() else {
+        return call(iov, cnt, at.arg());
     };
-    if r == -(libc::EAGAIN as isize) {
-        if nonblocking(fd) {
-            return call(iov, cnt, off);
-        }
-        return released(hook, || call(iov, cnt, off));
-    }
-    if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) {
-        return released(hook, || call(iov, cnt, off));
+    // SAFETY: the caller's contract.
+    let r = unsafe { probe(libc::SYS_pwritev2, fd, iov, cnt, off) };
+    if let Some(r) = unprobed(hook, fd, r, || call(iov, cnt, off)) {
+        return r;
     }
     if r < 0 {
         // A final error (EBADF, EPIPE, ...): the same one libc would give;
@@ -366,4 +198,76 @@ unsafe fn write_family(
     }
     // SAFETY: the caller's contract; `r` of `want` bytes moved.
     unsafe { finish_blocking(hook, iov, cnt, off, r as usize, want, &call) }
+}
+
+/// The non-blocking probe of both families: `preadv2` or `pwritev2` with
+/// `RWF_NOWAIT`, on the program's vector. The kernel's raw result.
+///
+/// # Safety
+///
+/// As `readv`.
+unsafe fn probe(nr: i64, fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> isize {
+    let (fd, iov, cnt, off) = (fd as usize, iov as usize, cnt as usize, off as usize);
+    let nowait = libc::RWF_NOWAIT as usize;
+    // SAFETY: the kernel checks the vector and moves only what it names,
+    // the program's buffers.
+    unsafe { sys::syscall6(nr, fd, iov, cnt, off, 0, nowait) }
+}
+
+/// What a probe that moved nothing decides: EAGAIN on a non-blocking
+/// descriptor is the call's own answer (run as is); EAGAIN on a blocking
+/// one, or a descriptor that does not take RWF_NOWAIT (EOPNOTSUPP,
+/// EINVAL: it cannot be known), releases. None: a final answer.
+fn unprobed(
+    hook: &'static str,
+    fd: c_int,
+    r: isize,
+    call: impl FnOnce() -> ssize_t,
+) -> Option<ssize_t> {
+    if r == -(libc::EAGAIN as isize) {
+        return Some(if nonblocking(fd) {
+            call()
+        } else {
+            released(hook, call)
+        });
+    }
+    if r == -(libc::EOPNOTSUPP as isize) || r == -(libc::EINVAL as isize) {
+        return Some(released(hook, call));
+    }
+    None
+}
+
+/// `done` of the `want` bytes went through without blocking; move the rest
+/// the blocking way, walking the caller's own array, and report the sum,
+/// as the single blocking call would have. A failure after that part is
+/// not reported, as the kernel reports none after a partial transfer.
+///
+/// # Safety
+///
+/// As `readv`, and the kernel accepted the vector (`done <= want`,
+/// `want` from `iov_request`).
+unsafe fn finish_blocking(
+    hook: &'static str,
+    iov: *const iovec,
+    cnt: c_int,
+    off: off_t,
+    done: usize,
+    want: usize,
+    call: &impl Fn(*const iovec, c_int, off_t) -> ssize_t,
+) -> ssize_t {
+    // SAFETY: the caller's contract.
+    let rest = unsafe { IovSpan::new(iov, cnt as usize, done, want) };
+    let saved = sys::errno();
+    let more = released(hook, || {
+        rest.transfer(|v, c, moved| {
+            let at = if off < 0 {
+                AT_POSITION
+            } else {
+                off + (done + moved) as off_t
+            };
+            call(v, c as c_int, at)
+        })
+    });
+    sys::set_errno(saved);
+    (done + more) as ssize_t
 }

@@ -8,7 +8,8 @@ use libc::{clockid_t, id_t, idtype_t, mqd_t, nfds_t, pid_t, sigset_t, socklen_t}
 
 use super::redirect::WaitMask;
 use super::trapped::{kernel_result, Trapped};
-use crate::interpose::calls::{child, futex, ipc, locks, net, open, ready, rw, sigwait, sleep};
+use crate::interpose::calls::rw::{self, At};
+use crate::interpose::calls::{child, futex, ipc, locks, net, open, ready, sigwait, sleep};
 use crate::interpose::release::released;
 
 /// The name the catch-all's releases go by (`LWKT_STATS`, misuse lines).
@@ -88,6 +89,16 @@ pub(super) unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
 /// The read and write families (calls/rw.rs).
 fn read_write(t: Trapped) -> isize {
     let (fd, a0) = (t.int(0), t.arg(0));
+    let at = match t.nr() {
+        libc::SYS_pread64 | libc::SYS_preadv | libc::SYS_pwrite64 | libc::SYS_pwritev => {
+            At::Offset(t.arg(3) as i64)
+        }
+        _ => At::Position,
+    };
+    // The same call on (part of) the caller's buffers: a buffer and its
+    // length, or a vector and its count; the offset (ignored by the
+    // calls at the position).
+    let call = |b: usize, n: usize, o: i64| t.call_with([a0, b, n, o as usize, 0, 0]);
     // The rest of a write to a stream socket.
     let send = |m: *const libc::msghdr, fl: c_int| {
         t.call_as(libc::SYS_sendmsg, [a0, m as usize, fl as usize, 0, 0, 0])
@@ -96,48 +107,29 @@ fn read_write(t: Trapped) -> isize {
     // system call takes them; `call` is the same call on parts of them.
     unsafe {
         match t.nr() {
-            libc::SYS_read => rw::read(HOOK, fd, t.ptr(1), t.arg(2), |b, n| {
-                t.call_with([a0, b as usize, n, 0, 0, 0])
-            }),
-            libc::SYS_pread64 => {
-                rw::pread(HOOK, fd, t.ptr(1), t.arg(2), t.arg(3) as i64, |b, n, o| {
-                    t.call_with([a0, b as usize, n, o as usize, 0, 0])
+            libc::SYS_read | libc::SYS_pread64 => {
+                rw::read(HOOK, (fd, t.ptr(1), t.arg(2)), at, |b, n, o| {
+                    call(b as usize, n, o)
                 })
             }
-            libc::SYS_readv => rw::readv(HOOK, fd, t.ptr(1), t.int(2), |v, c| {
-                t.call_with([a0, v as usize, c as usize, 0, 0, 0])
-            }),
-            libc::SYS_preadv => {
-                rw::preadv(HOOK, fd, t.ptr(1), t.int(2), t.arg(3) as i64, |v, c, o| {
-                    t.call_with([a0, v as usize, c as usize, o as usize, 0, 0])
-                })
+            libc::SYS_readv | libc::SYS_preadv => {
+                let vector = (fd, t.cptr(1), t.int(2));
+                rw::readv(HOOK, vector, at, |v, c, o| call(v as usize, c as usize, o))
             }
-            libc::SYS_write => rw::write(
-                HOOK,
-                fd,
-                t.ptr(1),
-                t.arg(2),
-                |b, n| t.call_with([a0, b as usize, n, 0, 0, 0]),
-                send,
-            ),
-            libc::SYS_pwrite64 => {
-                let call =
-                    |b: *const _, n, o: i64| t.call_with([a0, b as usize, n, o as usize, 0, 0]);
-                rw::pwrite(HOOK, fd, t.ptr(1), t.arg(2), t.arg(3) as i64, call, send)
+            libc::SYS_write | libc::SYS_pwrite64 => {
+                let buf = (fd, t.cptr(1), t.arg(2));
+                rw::write(HOOK, buf, at, |b, n, o| call(b as usize, n, o), send)
             }
-            libc::SYS_writev => rw::writev(
-                HOOK,
-                fd,
-                t.ptr(1),
-                t.int(2),
-                |v, c| t.call_with([a0, v as usize, c as usize, 0, 0, 0]),
-                send,
-            ),
+            // writev, pwritev
             _ => {
-                let call = |v: *const _, c: c_int, o: i64| {
-                    t.call_with([a0, v as usize, c as usize, o as usize, 0, 0])
-                };
-                rw::pwritev(HOOK, fd, t.ptr(1), t.int(2), t.arg(3) as i64, call, send)
+                let vector = (fd, t.cptr(1), t.int(2));
+                rw::writev(
+                    HOOK,
+                    vector,
+                    at,
+                    |v, c, o| call(v as usize, c as usize, o),
+                    send,
+                )
             }
         }
     }

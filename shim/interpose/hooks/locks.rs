@@ -12,13 +12,7 @@ hook! {
 hook! {
     /// Only the waiting lock commands take the held path: `fcntl` is no
     /// blocking call otherwise.
-    fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int,
-        unless locks::fcntl_try_form(cmd).is_none()
-        => |real| locks::fcntl("fcntl", (fd, cmd, arg), || real(fd, cmd, arg))
-}
-
-hook! {
-    fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int,
+    fn fcntl | fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int,
         unless locks::fcntl_try_form(cmd).is_none()
         => |real| locks::fcntl("fcntl", (fd, cmd, arg), || real(fd, cmd, arg))
 }

@@ -7,21 +7,11 @@ use libc::mode_t;
 use crate::interpose::calls;
 
 hook! {
-    fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int
+    fn open | open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int
         => |real| calls::open::openat("open", libc::AT_FDCWD, path, flags, || real(path, flags, mode))
 }
 
 hook! {
-    fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int
-        => |real| calls::open::openat("open", libc::AT_FDCWD, path, flags, || real(path, flags, mode))
-}
-
-hook! {
-    fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int
-        => |real| calls::open::openat("openat", dirfd, path, flags, || real(dirfd, path, flags, mode))
-}
-
-hook! {
-    fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int
+    fn openat | openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int
         => |real| calls::open::openat("openat", dirfd, path, flags, || real(dirfd, path, flags, mode))
 }

@@ -4,7 +4,7 @@
 use core::ffi::{c_int, c_void};
 use libc::{iovec, msghdr, off_t, size_t, ssize_t};
 
-use crate::interpose::calls::rw;
+use crate::interpose::calls::rw::{self, At::*};
 use crate::interpose::release::released;
 
 /// The rest of a write to a stream socket: libc's `sendmsg`.
@@ -16,62 +16,48 @@ fn send(fd: c_int) -> impl Fn(*const msghdr, c_int) -> ssize_t {
 
 hook! {
     fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
-        => |real| rw::read("read", fd, buf, n, |b, n| real(fd, b, n))
+        => |real| rw::read("read", (fd, buf, n), Position, |b, n, _| real(fd, b, n))
 }
 
 hook! {
     fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
-        => |real| rw::readv("readv", fd, iov, cnt, |v, c| real(fd, v, c))
+        => |real| rw::readv("readv", (fd, iov, cnt), Position, |v, c, _| real(fd, v, c))
 }
 
 hook! {
-    fn pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
-        => |real| rw::pread("pread", fd, buf, n, off, |b, n, o| real(fd, b, n, o))
+    fn pread | pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
+        => |real| rw::read("pread", (fd, buf, n), Offset(off), |b, n, o| real(fd, b, n, o))
 }
 
 hook! {
-    fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
-        => |real| rw::pread("pread", fd, buf, n, off, |b, n, o| real(fd, b, n, o))
-}
-
-hook! {
-    fn preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => |real| rw::preadv("preadv", fd, iov, cnt, off, |v, c, o| real(fd, v, c, o))
-}
-
-hook! {
-    fn preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => |real| rw::preadv("preadv", fd, iov, cnt, off, |v, c, o| real(fd, v, c, o))
+    fn preadv | preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => |real| rw::readv("preadv", (fd, iov, cnt), Offset(off), |v, c, o| real(fd, v, c, o))
 }
 
 hook! {
     fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t
-        => |real| rw::write("write", fd, buf, n, |b, n| real(fd, b, n), send(fd))
+        => |real| rw::write("write", (fd, buf, n), Position, |b, n, _| real(fd, b, n), send(fd))
 }
 
 hook! {
     fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
-        => |real| rw::writev("writev", fd, iov, cnt, |v, c| real(fd, v, c), send(fd))
+        => |real| rw::writev("writev", (fd, iov, cnt), Position, |v, c, _| real(fd, v, c), send(fd))
 }
 
 hook! {
-    fn pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
-        => |real| rw::pwrite("pwrite", fd, buf, n, off, |b, n, o| real(fd, b, n, o), send(fd))
+    fn pwrite | pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
+        => |real| {
+            let call = |b, n, o| real(fd, b, n, o);
+            rw::write("pwrite", (fd, buf, n), Offset(off), call, send(fd))
+        }
 }
 
 hook! {
-    fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
-        => |real| rw::pwrite("pwrite", fd, buf, n, off, |b, n, o| real(fd, b, n, o), send(fd))
-}
-
-hook! {
-    fn pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => |real| rw::pwritev("pwritev", fd, iov, cnt, off, |v, c, o| real(fd, v, c, o), send(fd))
-}
-
-hook! {
-    fn pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => |real| rw::pwritev("pwritev", fd, iov, cnt, off, |v, c, o| real(fd, v, c, o), send(fd))
+    fn pwritev | pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => |real| {
+            let call = |v, c, o| real(fd, v, c, o);
+            rw::writev("pwritev", (fd, iov, cnt), Offset(off), call, send(fd))
+        }
 }
 
 hook! {
