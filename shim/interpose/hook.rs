@@ -4,7 +4,7 @@
 //! hook! {
 //!     /// What the hook does beyond libc.
 //!     fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
-//!         => |real| rw::read("read", fd, buf, n, |b, n| real(fd, b, n))
+//!         => |real| rw::read("read", (fd, buf, n), Position, |b, n, _| real(fd, b, n))
 //! }
 //! ```
 //!
