@@ -8,8 +8,9 @@
 //!
 //! Layers, top to bottom (`docs/DESIGN.md` draws them):
 //! - `api`: the exported token(9) API; uses the token layer and `diag`;
-//! - `hooks`, `catchall`, `sigsys`: the interposed blocking calls of libc,
-//!   and Syscall User Dispatch for the calls libc makes inside itself;
+//! - `interpose`: the interposed blocking calls of libc (its hooks), and
+//!   the catch-all (Syscall User Dispatch) for the calls libc makes inside
+//!   itself, both through one source per blocking call;
 //! - `observe`: the `LWKT_*` variables, misuse reports and warnings, the
 //!   `LWKT_STATS` counters and report; reads the token layer to name
 //!   tokens and threads;
@@ -28,14 +29,13 @@
 #![cfg_attr(test, allow(dead_code))]
 
 pub mod api;
-#[cfg(not(test))]
-mod catchall;
-#[cfg(not(test))]
-mod sigsys;
 // The test harness is an executable: exporting `read` & co. from it would
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
-mod hooks;
+mod interpose;
+// thread.rs arms and disarms the catch-all by this path.
+#[cfg(not(test))]
+use interpose::catchall;
 mod observe;
 mod pool;
 mod sys;
@@ -60,5 +60,5 @@ fn init() {
     #[cfg(not(test))]
     config::announce(catchall::on(), catchall::why_off());
     #[cfg(not(test))]
-    hooks::init_process();
+    interpose::init_process();
 }

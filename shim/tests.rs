@@ -414,10 +414,10 @@ fn version_is_cargo_tomls() {
 // arithmetic and the resolution of libc's functions do not interpose
 // anything, and are compiled here from the same files.
 
-#[path = "hooks/iov.rs"]
+#[path = "interpose/iov.rs"]
 mod iov;
 #[allow(unused_macros)]
-#[path = "hooks/real.rs"]
+#[path = "interpose/real.rs"]
 mod real;
 
 /// The bytes that `span.transfer` hands to its calls, in order, and how

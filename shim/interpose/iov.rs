@@ -8,12 +8,17 @@
 pub const MAX_RW_COUNT: usize = 0x7fff_f000;
 
 /// The bytes a call on this iovec array asks for, as the kernel counts
-/// them. Only for an array the kernel has just accepted (the probe did not
+/// them.
+///
+/// # Safety
+///
+/// Only for an array the kernel has just accepted (the probe did not
 /// fail): then `cnt` is in range and every element readable.
 pub unsafe fn iov_request(iov: *const libc::iovec, cnt: usize) -> usize {
     let mut total = 0usize;
     for i in 0..cnt {
-        total = total.saturating_add((*iov.add(i)).iov_len);
+        // SAFETY: element `i < cnt` of an accepted array.
+        total = total.saturating_add(unsafe { (*iov.add(i)).iov_len });
     }
     total.min(MAX_RW_COUNT)
 }
@@ -32,8 +37,15 @@ pub struct IovSpan {
 }
 
 impl IovSpan {
+    /// The bytes `[from, to)` of the array `iov` of `cnt` elements.
+    ///
+    /// # Safety
+    ///
     /// For an array the kernel accepted (see `iov_request`), `from <= to`.
     pub unsafe fn new(iov: *const libc::iovec, cnt: usize, from: usize, to: usize) -> IovSpan {
+        // SAFETY: element `i < cnt` of an accepted array (the callers
+        // below check `i < cnt` first).
+        let elem = |i: usize| unsafe { *iov.add(i) };
         let empty = libc::iovec {
             iov_base: core::ptr::null_mut(),
             iov_len: 0,
@@ -47,31 +59,31 @@ impl IovSpan {
         };
         // Skip the elements that end at or before `from`.
         let (mut i, mut pos) = (0, 0usize);
-        while i < cnt && pos.saturating_add((*iov.add(i)).iov_len) <= from {
-            pos += (*iov.add(i)).iov_len;
+        while i < cnt && pos.saturating_add(elem(i).iov_len) <= from {
+            pos += elem(i).iov_len;
             i += 1;
         }
         if i < cnt && pos < from {
             // `from` is inside element i: its rest, up to `to` at most.
-            let v = *iov.add(i);
+            let v = elem(i);
             let skip = from - pos;
             span.head = libc::iovec {
-                iov_base: (v.iov_base as *mut u8).add(skip) as *mut _,
+                iov_base: (v.iov_base as *mut u8).wrapping_add(skip) as *mut _,
                 iov_len: (v.iov_len - skip).min(to - from),
             };
             pos = pos.saturating_add(v.iov_len);
             i += 1;
         }
-        span.whole = iov.add(i);
-        while i < cnt && pos < to && pos.saturating_add((*iov.add(i)).iov_len) <= to {
-            span.whole_len += (*iov.add(i)).iov_len;
-            pos += (*iov.add(i)).iov_len;
+        span.whole = iov.wrapping_add(i);
+        while i < cnt && pos < to && pos.saturating_add(elem(i).iov_len) <= to {
+            span.whole_len += elem(i).iov_len;
+            pos += elem(i).iov_len;
             span.whole_cnt += 1;
             i += 1;
         }
         if i < cnt && pos < to {
             span.tail = libc::iovec {
-                iov_base: (*iov.add(i)).iov_base,
+                iov_base: elem(i).iov_base,
                 iov_len: to - pos,
             };
         }
@@ -82,8 +94,9 @@ impl IovSpan {
     /// one call a part, in order; stop at a failure or a short transfer
     /// (the end of a file; a blocking call cut short by a signal), as the
     /// one call over the whole range would have. Returns the bytes moved;
-    /// a failure leaves `errno` as the call set it.
-    pub unsafe fn transfer(
+    /// a failure leaves `errno` as the call set it. (It reads no memory
+    /// itself: the parts go to `call` as pointers.)
+    pub fn transfer(
         &self,
         mut call: impl FnMut(*const libc::iovec, usize, usize) -> isize,
     ) -> usize {

@@ -1,5 +1,6 @@
-//! The program's own SIGSYS, once the catch-all holds the signal (SPEC
-//! section 7, "Signals stay the program's").
+//! The program's own SIGSYS disposition, once the catch-all holds the
+//! signal (SPEC section 7, "Signals stay the program's"), and the kernel's
+//! signal calls it is kept with.
 //!
 //! A process has one SIGSYS disposition, and the catch-all needs it for
 //! its traps from the moment a thread first takes a token. From then on the
@@ -9,8 +10,8 @@
 //! Signal-chaining libraries (OpenJDK's libjsig, Android's sigchain) work
 //! the same way: the real handler is theirs, the program's is a record.
 //!
-//! Delivery calls the program's handler from ours, after doing what the
-//! kernel does on delivery: the mask becomes the interrupted one plus the
+//! Delivery (delivery.rs) calls the program's handler from ours, after
+//! doing what the kernel does on delivery: the mask becomes the interrupted one plus the
 //! handler's `sa_mask` plus SIGSYS (unless `SA_NODEFER`), `SA_RESETHAND`
 //! resets the record, `SA_ONSTACK` moves to the alternate stack. The other
 //! way -- installing the program's handler for real and raising the signal
@@ -22,8 +23,7 @@
 //! disarmed for our delivery; the kernel restores it at our `rt_sigreturn`,
 //! as it would at the program's.
 
-use core::cell::UnsafeCell;
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 use crate::sys;
@@ -86,7 +86,7 @@ impl KernelSigaction {
 
     /// What glibc's `sigaction` hands the kernel for `act` (its own
     /// restorer, `SA_RESTORER`), as the kernel keeps it.
-    pub unsafe fn from_libc(act: &libc::sigaction) -> KernelSigaction {
+    pub fn from_libc(act: &libc::sigaction) -> KernelSigaction {
         KernelSigaction {
             handler: act.sa_sigaction,
             // Sign-extended, as glibc's int-to-long assignment does.
@@ -98,12 +98,22 @@ impl KernelSigaction {
     }
 
     /// What glibc's `sigaction` returns for this action.
+    ///
+    /// # Safety
+    ///
+    /// `out` is writable (a `struct sigaction`).
     pub unsafe fn write_libc(&self, out: *mut libc::sigaction) {
-        core::ptr::write_bytes(out, 0, 1);
-        (*out).sa_sigaction = self.handler;
-        (*out).sa_flags = self.flags as c_int;
-        (*out).sa_restorer = core::mem::transmute::<usize, Option<extern "C" fn()>>(self.restorer);
-        *(&mut (*out).sa_mask as *mut libc::sigset_t as *mut u64) = self.mask;
+        // SAFETY: the caller's contract. The restorer is a function's
+        // address or 0 (None); the kernel's part of the mask is its first
+        // 8 bytes.
+        unsafe {
+            core::ptr::write_bytes(out, 0, 1);
+            (*out).sa_sigaction = self.handler;
+            (*out).sa_flags = self.flags as c_int;
+            (*out).sa_restorer =
+                core::mem::transmute::<usize, Option<extern "C" fn()>>(self.restorer);
+            *(&mut (*out).sa_mask as *mut libc::sigset_t as *mut u64) = self.mask;
+        }
     }
 
     pub fn is_function(&self) -> bool {
@@ -112,41 +122,60 @@ impl KernelSigaction {
 }
 
 /// The kernel's part of a libc signal set (its first 64 signals).
-pub unsafe fn mask_word(set: *const libc::sigset_t) -> u64 {
-    *(set as *const u64)
+pub fn mask_word(set: &libc::sigset_t) -> u64 {
+    // SAFETY: a sigset_t is 128 bytes, 8-aligned: its first 8 are a u64.
+    unsafe { *(set as *const libc::sigset_t as *const u64) }
 }
 
+/// The kernel's `rt_sigaction` for `sig`.
+///
+/// # Safety
+///
+/// `act` is null or a readable action whose handler and restorer (if
+/// any) may run as signal handlers from now on; `old` null or writable.
 pub unsafe fn rt_sigaction(
     sig: c_int,
     act: *const KernelSigaction,
     old: *mut KernelSigaction,
 ) -> isize {
-    sys::syscall6(
-        libc::SYS_rt_sigaction,
-        sig as usize,
-        act as usize,
-        old as usize,
-        8,
-        0,
-        0,
-    )
+    // SAFETY: the caller's contract.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigaction,
+            sig as usize,
+            act as usize,
+            old as usize,
+            8,
+            0,
+            0,
+        )
+    }
 }
 
+/// The kernel's `rt_sigprocmask` for the calling thread.
+///
+/// # Safety
+///
+/// `set` is null or readable, `old` null or writable.
 pub unsafe fn rt_sigprocmask(how: c_int, set: *const u64, old: *mut u64) -> isize {
-    sys::syscall6(
-        libc::SYS_rt_sigprocmask,
-        how as usize,
-        set as usize,
-        old as usize,
-        8,
-        0,
-        0,
-    )
+    // SAFETY: the caller's contract.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask,
+            how as usize,
+            set as usize,
+            old as usize,
+            8,
+            0,
+            0,
+        )
+    }
 }
 
 /// The calling thread's signal mask, from the kernel.
 pub fn current_mask() -> u64 {
     let mut m = 0u64;
+    // SAFETY: `m` is ours to write.
     unsafe { rt_sigprocmask(libc::SIG_BLOCK, core::ptr::null(), &mut m) };
     m
 }
@@ -157,8 +186,10 @@ pub fn current_mask() -> u64 {
 pub fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
     let all = !0u64;
     let mut old = 0u64;
+    // SAFETY: `all` and `old` are ours.
     unsafe { rt_sigprocmask(libc::SIG_SETMASK, &all, &mut old) };
     let r = f();
+    // SAFETY: `old` is ours.
     unsafe { rt_sigprocmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
     r
 }
@@ -187,6 +218,7 @@ fn libc_restorer() -> usize {
             continue;
         }
         let mut k = KernelSigaction::zeroed();
+        // SAFETY: reads the action into `k`, ours; installs nothing.
         if unsafe { rt_sigaction(sig, core::ptr::null(), &mut k) } == 0 {
             note_restorer(&k);
         }
@@ -304,231 +336,16 @@ pub fn strip_sigsys_from_handler_of(sig: c_int) {
         return;
     }
     let mut k = KernelSigaction::zeroed();
+    // SAFETY: reads the action into `k`, ours; installs nothing.
     if unsafe { rt_sigaction(sig, core::ptr::null(), &mut k) } != 0 {
         return;
     }
     note_restorer(&k);
     if k.is_function() && k.mask & SIGSYS_BIT != 0 {
         k.mask &= !SIGSYS_BIT;
+        // SAFETY: the program's own handler and restorer, as the kernel
+        // had them, with one signal less in the mask.
         unsafe { rt_sigaction(sig, &k, core::ptr::null_mut()) };
         note_mask_of(sig, true);
     }
-}
-
-// ---- SIGSYS held back while a thread has it (virtually) blocked ----
-
-/// One SIGSYS per thread, held back while that thread blocks SIGSYS in a
-/// way the shim cannot let the kernel see (catchall.rs: a mask change made
-/// inside libc while the thread holds tokens). SIGSYS is not a real-time
-/// signal: a second one while one is pending is dropped, as the kernel
-/// drops it.
-struct Deferred {
-    /// pid << 32 | tid of the owner; 0: free. An entry of another process
-    /// (left behind by a fork) is free too.
-    owner: AtomicU64,
-    info: UnsafeCell<[u64; 16]>,
-}
-
-// SAFETY: `info` is written and read only by the thread named in `owner`.
-unsafe impl Sync for Deferred {}
-
-const DEFERRED_SLOTS: usize = 16;
-static DEFERRED: [Deferred; DEFERRED_SLOTS] = [const {
-    Deferred {
-        owner: AtomicU64::new(0),
-        info: UnsafeCell::new([0; 16]),
-    }
-}; DEFERRED_SLOTS];
-
-fn owner_key() -> u64 {
-    (sys::getpid() as u64) << 32 | sys::gettid() as u64
-}
-
-/// Hold `info` back for the calling thread. False: no room (deliver now).
-pub unsafe fn defer(info: *const libc::siginfo_t) -> bool {
-    let me = owner_key();
-    let pid = me >> 32;
-    if DEFERRED.iter().any(|d| d.owner.load(Acquire) == me) {
-        return true;
-    }
-    for d in DEFERRED.iter() {
-        let o = d.owner.load(Relaxed);
-        if (o == 0 || o >> 32 != pid) && d.owner.compare_exchange(o, me, Acquire, Relaxed).is_ok() {
-            core::ptr::copy_nonoverlapping(info as *const u8, d.info.get() as *mut u8, 128);
-            return true;
-        }
-    }
-    false
-}
-
-/// The calling thread's held-back SIGSYS, if any, into `out`.
-pub unsafe fn take_deferred(out: *mut libc::siginfo_t) -> bool {
-    let me = owner_key();
-    for d in DEFERRED.iter() {
-        if d.owner.load(Acquire) == me {
-            core::ptr::copy_nonoverlapping(d.info.get() as *const u8, out as *mut u8, 128);
-            d.owner.store(0, Release);
-            return true;
-        }
-    }
-    false
-}
-
-/// Make `info` pending again on the calling thread, with the same siginfo
-/// (the kernel lets a process queue any siginfo to itself).
-pub unsafe fn queue_to_self(info: *const libc::siginfo_t) {
-    let r = sys::syscall6(
-        libc::SYS_rt_tgsigqueueinfo,
-        sys::getpid() as usize,
-        sys::gettid() as usize,
-        libc::SIGSYS as usize,
-        info as usize,
-        0,
-        0,
-    );
-    if r != 0 {
-        sys::syscall3(
-            libc::SYS_tgkill,
-            sys::getpid() as usize,
-            sys::gettid() as usize,
-            libc::SIGSYS as usize,
-        );
-    }
-}
-
-// ---- delivering to the program ----
-
-/// The default action of SIGSYS: the process ends with a core dump, its
-/// status naming SIGSYS. Done for real: the default disposition back in the
-/// kernel, SIGSYS let through, and the same signal raised again.
-pub unsafe fn die_by_default(info: *const libc::siginfo_t) {
-    rt_sigaction(
-        libc::SIGSYS,
-        &KernelSigaction::DEFAULT,
-        core::ptr::null_mut(),
-    );
-    let unblock = SIGSYS_BIT;
-    rt_sigprocmask(libc::SIG_UNBLOCK, &unblock, core::ptr::null_mut());
-    queue_to_self(info);
-}
-
-extern "C" {
-    /// Call `handler(sig, info, ctx)`, on the stack whose top is `sp` (0:
-    /// the current one).
-    fn lwkt_call_signal_handler(
-        handler: usize,
-        sig: c_int,
-        info: *mut libc::siginfo_t,
-        ctx: *mut c_void,
-        sp: usize,
-    );
-}
-
-core::arch::global_asm!(
-    ".pushsection .text.lwkt_call_signal_handler,\"ax\",@progbits",
-    ".globl lwkt_call_signal_handler",
-    ".hidden lwkt_call_signal_handler",
-    ".type lwkt_call_signal_handler,@function",
-    "lwkt_call_signal_handler:",
-    ".cfi_startproc",
-    "push rbp",
-    ".cfi_def_cfa_offset 16",
-    ".cfi_offset rbp, -16",
-    "mov rbp, rsp",
-    ".cfi_def_cfa_register rbp",
-    "mov rax, rdi",
-    "mov edi, esi",
-    "mov rsi, rdx",
-    "mov rdx, rcx",
-    "test r8, r8",
-    "jz 1f",
-    "mov rsp, r8",
-    "1:",
-    // As the kernel enters a handler: 16-byte aligned before the return
-    // address is pushed. (It passes info and context whether or not the
-    // handler asked for SA_SIGINFO.)
-    "and rsp, -16",
-    "call rax",
-    "mov rsp, rbp",
-    "pop rbp",
-    ".cfi_def_cfa rsp, 8",
-    "ret",
-    ".cfi_endproc",
-    ".size lwkt_call_signal_handler, . - lwkt_call_signal_handler",
-    ".popsection",
-);
-
-/// Where the program's handler must run: the top of the alternate stack
-/// when it asked for `SA_ONSTACK`, one is set up, and the interrupted code
-/// is not on it already (then, as in the kernel, the handler goes on below
-/// it, which is where we are); 0 for the current stack.
-fn handler_stack(act: &KernelSigaction, uc: &libc::ucontext_t) -> usize {
-    if act.flags & libc::SA_ONSTACK as u64 == 0 {
-        return 0;
-    }
-    let ss = &uc.uc_stack;
-    if ss.ss_flags & libc::SS_DISABLE != 0 || ss.ss_size == 0 {
-        return 0;
-    }
-    // The kernel skips the red zone before it looks.
-    let sp = (uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize).wrapping_sub(128);
-    let base = ss.ss_sp as usize;
-    if sp > base && sp - base <= ss.ss_size {
-        return 0;
-    }
-    base + ss.ss_size
-}
-
-/// Call `handler` (of `act`) as the kernel enters a handler, on the stack
-/// the kernel would pick.
-pub unsafe fn call_handler(
-    act: &KernelSigaction,
-    handler: usize,
-    sig: c_int,
-    info: *mut libc::siginfo_t,
-    uc: *mut libc::ucontext_t,
-) {
-    let sp = handler_stack(act, &*uc);
-    lwkt_call_signal_handler(handler, sig, info, uc as *mut c_void, sp);
-}
-
-/// Deliver `info` to the program's handler `act` as the kernel would have,
-/// from our handler, whose context `uc` the program's handler gets (what it
-/// changes there takes effect when ours returns). `step_aside` is called
-/// just before the handler runs, with its mask in force (true: the mask
-/// blocks SIGSYS): it switches our dispatch off then (a trap would kill
-/// the process) and says whether it did; `step_back` is then called after the
-/// handler, with the mask the thread returns to.
-pub unsafe fn deliver(
-    act: &KernelSigaction,
-    sig: c_int,
-    info: *mut libc::siginfo_t,
-    uc: *mut libc::ucontext_t,
-    step_aside: impl FnOnce(bool) -> bool,
-    step_back: impl FnOnce(u64),
-) {
-    if act.flags & libc::SA_RESETHAND as u64 != 0 {
-        let h = act.handler;
-        update_program_action(|cur| {
-            let mut next = *cur;
-            if cur.handler == h {
-                next.handler = libc::SIG_DFL;
-            }
-            next
-        });
-    }
-    let ctx_mask = &mut (*uc).uc_sigmask as *mut libc::sigset_t as *mut u64;
-    let mut mask = *ctx_mask | act.mask;
-    if act.flags & libc::SA_NODEFER as u64 == 0 {
-        mask |= SIGSYS_BIT;
-    }
-    mask &= !UNBLOCKABLE;
-    rt_sigprocmask(libc::SIG_SETMASK, &mask, core::ptr::null_mut());
-    // Called last before the handler: it may make our system calls trap.
-    let aside = step_aside(mask & SIGSYS_BIT != 0);
-    call_handler(act, act.handler, sig, info, uc);
-    if aside {
-        step_back(*ctx_mask);
-    }
-    // Our return restores the context's mask, as the program's would.
 }
