@@ -4,7 +4,7 @@
  * where the catch-all released its tokens from inside its SIGSYS handler.
  * Cancellation then unwinds out of the blocked system call, through the
  * shim's handler and its signal frame (the unwind information of its
- * restorer in shim/sys.rs), back into libc and the thread's function.
+ * restorer in shim/sys/allowed.rs), back into libc and the thread's function.
  *
  * The thread takes T (and U), blocks; the main thread takes T meanwhile
  * (which proves the release), gives it back and cancels the thread. The

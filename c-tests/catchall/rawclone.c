@@ -3,7 +3,7 @@
  * by a `syscall` instruction in the program's own code (as Go's runtime
  * and static code make it), by a thread holding tokens: the catch-all runs
  * it from its SIGSYS handler and starts the child on its landing pad
- * (shim/sys.rs), which must start the child exactly as the kernel would:
+ * (shim/sys/allowed.rs), which must start the child exactly as the kernel would:
  * rsp equal to the stack argument, every register but rax (0), rcx and
  * r11 as the parent had them at the syscall instruction (rbp: whatever
  * the compiler keeps there). The child records

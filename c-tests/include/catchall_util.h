@@ -2,7 +2,7 @@
  * catchall_util.h: helpers for the catch-all tests (c-tests/catchall/),
  * which prove that a token holder blocked in a system call that libc makes
  * inside itself -- invisible to the exported-symbol hooks -- releases its
- * tokens (Syscall User Dispatch, shim/catchall.rs).
+ * tokens (Syscall User Dispatch, shim/interpose/catchall/).
  *
  * Every libc function a test calls to reach such a system call is looked up
  * in libc's own handle (dlopen("libc.so.6") + dlsym), the way another

@@ -8,7 +8,7 @@
  *                   count, EXCLREQ), t_waiters, t_wake (futex event
  *                   counter), t_handoff; try_acquire, take_reserved,
  *                   try_acquire_shared, release_exclusive(+_contended),
- *                   release_shared, downgrade, wake_waiters/wake_some,
+ *                   release_shared, downgrade, wake_waiters/wake_sleepers,
  *                   acquire_slow (spin, count in t_waiters, membarrier,
  *                   EXCLREQ, clearing a stale EXCLREQ, futex wait, handoff
  *                   registration and receipt).
@@ -385,9 +385,9 @@ inline futex_wake(t, nwake) {
     }
 }
 
-/* token.rs wake_some(everybody) (wake_waiters() is wake_some(false)):
+/* token.rs wake_sleepers(everybody) (wake_waiters() is wake_sleepers(false)):
  * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake. */
-inline wake_some(t, everybody) {
+inline wake_sleepers(t, everybody) {
     atomic {
         sb[me].n == 0;
         fj = 0;
@@ -494,7 +494,7 @@ inline release_exclusive(t) {
         store_load_barrier();
         if
         :: wexcl[t] + wsh[t] == 0 -> skip
-        :: else -> wake_some(t, 0)
+        :: else -> wake_sleepers(t, 0)
         fi
     :: else ->
         /* release_exclusive_contended (looks_initialised: always here) */
@@ -566,14 +566,14 @@ inline release_exclusive(t) {
             tnew = 0;
             store_load_barrier();
 #if HANDOFF_WAKES_ALL
-            wake_some(t, 1)
+            wake_sleepers(t, 1)
 #else
-            wake_some(t, 0)
+            wake_sleepers(t, 0)
 #endif
         :: else ->
             atomic { sbpush(WORD(t), 0); g_rel_excl(me, t) }
             store_load_barrier();
-            wake_some(t, 0)
+            wake_sleepers(t, 0)
         fi
     fi
 }
@@ -605,9 +605,9 @@ inline release_shared(t) {
 #if RESERVED_WAKES_ALL
         /* the fix: the last one out leaving EXCLREQ wakes everybody
          * (a shared waiter woken alone would sleep again on EXCLREQ) */
-        wake_some(t, tnew == EXCLREQ)
+        wake_sleepers(t, tnew == EXCLREQ)
 #else
-        wake_some(t, 0)
+        wake_sleepers(t, 0)
 #endif
     :: else -> skip
     fi;
@@ -620,7 +620,7 @@ inline downgrade(t) {
     atomic { sbpush(WORD(t), SHARED | COUNT1); g_rel_excl(me, t); g_acq_sh(me, t) }
     store_load_barrier();
     if
-    :: wexcl[t] + wsh[t] != 0 -> wake_some(t, 0)
+    :: wexcl[t] + wsh[t] != 0 -> wake_sleepers(t, 0)
     :: else -> skip
     fi
 }
@@ -1105,7 +1105,7 @@ inline release_all() {
                 th = 0
             :: else -> skip
             fi;
-            wake_some(RTOK(ri), 1)
+            wake_sleepers(RTOK(ri), 1)
         :: else -> skip
         fi
     :: else -> break

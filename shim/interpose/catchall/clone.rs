@@ -4,7 +4,7 @@
 
 use crate::sys;
 
-/// The register block the clone landing pad loads (sys.rs): the
+/// The register block the clone landing pad loads (sys/allowed.rs): the
 /// interrupted context's registers, and the child's stack pointer.
 #[repr(C)]
 struct ChildRegs {

@@ -13,7 +13,7 @@
 //!   untouched, and a process whose threads never take one is untouched:
 //!   the SIGSYS handler is installed by the first thread that arms, not at
 //!   load (install.rs).
-//! * The always-allowed range is `.text.lwkt_allowed` (sys.rs): the shim's
+//! * The always-allowed range is `.text.lwkt_allowed` (sys/allowed.rs): the shim's
 //!   own syscall stub, this handler's signal restorer, the clone landing
 //!   pad. The handler is installed with raw `rt_sigaction` and our own
 //!   `SA_RESTORER`, so that its return does not itself trap.
