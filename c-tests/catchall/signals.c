@@ -1,6 +1,6 @@
 /*
  * catchall/signals.c: the program's own signal use keeps working while the
- * catch-all traps its system calls (issue 4, item 3), and errno survives
+ * catch-all traps its system calls (SPEC sections 4 and 7), and errno survives
  * trapped calls. Each part runs while the main thread holds tokens (T
  * exclusively twice, S shared), so that every system call it makes traps;
  * after each part, a block in libc's own sem_wait must still release T
