@@ -14,9 +14,9 @@
 //! - `observe`: the `LWKT_*` variables, misuse reports and warnings, the
 //!   `LWKT_STATS` counters and report; reads the token layer to name
 //!   tokens and threads;
-//! - the token layer: `token` (the lock word and the waiting protocol),
-//!   `thread` (per-thread reference stacks, release on block and retake,
-//!   thread exit and fork), `pool` (the pool of tokens);
+//! - `core`, the token layer: the lock word and the waiting protocol,
+//!   per-thread reference stacks, release on block and retake, thread exit
+//!   and fork, the pool of tokens (reached as `token`, `thread`, `pool`);
 //! - `sys`: raw system calls (the shim never calls its own hooks); uses
 //!   nothing of the crate.
 //!
@@ -33,16 +33,16 @@ pub mod api;
 // interpose its own calls, so the hooks stay out of unit tests.
 #[cfg(not(test))]
 mod interpose;
-// thread.rs arms and disarms the catch-all by this path.
+// The token layer (core/lifecycle.rs, core/tls.rs) arms and disarms the catch-all by this path.
 #[cfg(not(test))]
 use interpose::catchall;
+mod core;
 mod observe;
-mod pool;
 mod sys;
 #[cfg(test)]
 mod tests;
-mod thread;
-mod token;
+// The other layers reach the token layer by these paths.
+use crate::core::{pool, thread, token};
 
 // The token layer, the hooks and the catch-all reach `observe` by these
 // paths; they are the edges from below into observe that are to become a

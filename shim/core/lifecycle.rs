@@ -1,0 +1,161 @@
+//! The thread's life with tokens: its state mapped at first use, its
+//! tokens released at exit, its holds kept across fork.
+
+use core::fmt::Write;
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
+
+use super::block::*;
+use super::refs::*;
+use super::tls::*;
+use super::word::{Mode, PROCESS_ID};
+use crate::diag::{self};
+use crate::sys;
+use crate::{config, stats};
+
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
+    // Mapped, not a thread_local!: a TLS block this size would have to be
+    // static TLS (the fast path reads it initial-exec), and dlopen() cannot
+    // place that much. Unmapped at thread exit.
+    let size = core::mem::size_of::<ThreadState>();
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
+    let m = sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0);
+    if m < 0 {
+        diag::misuse_no_token(
+            "lwkt",
+            format_args!("no memory for this thread's token state"),
+        );
+    }
+    let p = m as *mut ThreadState;
+    p.write(ThreadState::NEW);
+    (*p).tid = sys::gettid();
+    let key = EXIT_KEY.load(Relaxed);
+    if key != usize::MAX {
+        // Any non-null value makes the destructor run at thread exit.
+        libc::pthread_setspecific(
+            key as libc::pthread_key_t,
+            ptr::NonNull::<libc::c_void>::dangling().as_ptr(),
+        );
+    }
+    if config::stats_on() {
+        stats::thread_started();
+    }
+    (*p).dispatch = dispatch_on(selector_slot());
+    if !(*p).dispatch {
+        say_catchall_unavailable();
+    }
+    *slot = p;
+    &mut *p
+}
+
+/// Once a process, when a thread first uses tokens while the catch-all is
+/// unavailable (valgrind, a kernel without Syscall User Dispatch; not when
+/// LWKT_CATCHALL=0 turned it off): the blocking calls that libc makes
+/// inside itself then keep the caller's tokens (SPEC section 4), and the
+/// program should know.
+#[cfg(not(test))]
+#[cold]
+pub(super) fn say_catchall_unavailable() {
+    static SAID: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if !config::CATCHALL_WANTED.load(Relaxed) || crate::catchall::on() || SAID.swap(true, Relaxed) {
+        return;
+    }
+    diag::warn(format_args!(
+        "the catch-all is unavailable ({}): a thread that blocks inside libc \
+         (stdio, sem_wait, system, ...) keeps its tokens; only the hooked \
+         functions release them",
+        crate::catchall::why_off()
+    ));
+}
+#[cfg(test)]
+pub(super) fn say_catchall_unavailable() {}
+
+/// pthread key whose destructor releases a dead thread's tokens.
+pub(super) static EXIT_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+pub fn init_process() {
+    let mut key: libc::pthread_key_t = 0;
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+        EXIT_KEY.store(key as usize, Relaxed);
+    }
+    unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
+}
+
+/// pthread key destructor: the thread is exiting. Release what it still
+/// holds and say so (SPEC S9).
+extern "C" fn thread_exit(_value: *mut libc::c_void) {
+    let Some(st) = state_if_used() else { return };
+    release_at_exit(st);
+    if st.dispatch {
+        // The selector lives in this thread's memory, which is about to be
+        // reused: the kernel must stop reading it.
+        dispatch_off();
+        st.dispatch = false;
+    }
+    // Later destructors that use tokens get a fresh state (and leak it).
+    unsafe {
+        *state_slot() = ptr::null_mut();
+        let st: *mut ThreadState = st;
+        sys::syscall3(
+            libc::SYS_munmap,
+            st as usize,
+            core::mem::size_of::<ThreadState>(),
+            0,
+        );
+    }
+}
+
+pub(super) fn release_at_exit(st: &mut ThreadState) {
+    if st.depth == 0 {
+        return;
+    }
+    let mut line = diag::Line::new();
+    let _ = write!(
+        line,
+        "lwkt: warning: {} exited holding {} token reference(s)",
+        diag::ThreadName,
+        st.depth
+    );
+    let _ = write_held(&mut line);
+    let _ = line.write_str("; released them");
+    line.emit();
+    for i in (0..st.depth as usize).rev() {
+        if st.holds_word(i) {
+            give_back(st, i);
+        }
+    }
+    st.depth = 0;
+    st.released_below = 0;
+    st.sync_selector();
+}
+
+/// In a fork child, on the forking thread: it keeps its tokens under its new
+/// thread id; everybody else's holds belong to threads that do not exist
+/// here and are recovered by whoever needs them.
+extern "C" fn fork_child() {
+    let pid = sys::getpid();
+    PROCESS_ID.store(pid, Relaxed);
+    crate::token::FORKED.store(true, Relaxed);
+    let Some(st) = state_if_used() else { return };
+    // Which words are ours, judged under the parent's thread id.
+    let mut owned = 0u64;
+    for i in 0..st.depth as usize {
+        if st.holds_word(i) {
+            owned |= 1 << i;
+        }
+    }
+    st.tid = sys::gettid();
+    // Dispatch is not inherited by a child process.
+    if st.dispatch {
+        st.dispatch = dispatch_on(selector_slot());
+    }
+    for i in 0..st.depth as usize {
+        if owned & (1 << i) != 0 {
+            let r = st.refs[i];
+            unsafe { &*r.tok }.restamp_after_fork(r.word_mode() == Mode::Exclusive, st.tid, pid);
+        }
+    }
+}
