@@ -23,7 +23,8 @@
 //! Not yet one way: the token layer calls up into `observe` (below) and
 //! into the catch-all (to arm it for a thread).
 
-#![allow(clippy::missing_safety_doc)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // The unit-test build leaves the hooks and the catch-all out (see below),
 // so what only they use is unused there.
 #![cfg_attr(test, allow(dead_code))]

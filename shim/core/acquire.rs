@@ -6,7 +6,7 @@ use core::sync::atomic::{compiler_fence, Ordering::*};
 use super::block::*;
 use super::refs::*;
 use super::tls::*;
-use super::word::{Busy, Mode, Token};
+use super::word::{token_at, Busy, Mode, Token};
 use crate::config;
 use crate::diag::{self, Desc};
 
@@ -16,11 +16,12 @@ use crate::diag::{self, Desc};
 /// nothing to count. False: take the general path (`get`).
 #[inline(always)]
 pub fn get_exclusive_fast(tok: *const Token) -> bool {
+    // SAFETY: this thread's own static TLS pointer.
     let p = unsafe { *state_slot() };
     if p.is_null() || config::timing() {
         return false;
     }
-    // SAFETY: non-null only once it points at this thread's STATE.
+    // SAFETY: non-null only once it points at this thread's state.
     let st = unsafe { &mut *p };
     let d = st.depth as usize;
     if d >= MAX_REFS {
@@ -33,7 +34,7 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
     unsafe { st.fill_top(d, tok, R_PRIMARY | R_EXCL | R_WORD_EXCL) };
     st.sync_selector_at(d as u32 + 1);
     compiler_fence(SeqCst);
-    let t = unsafe { &*tok };
+    let t = token_at(tok);
     if t.word()
         .compare_exchange(0, st.tid as u64, Acquire, Relaxed)
         .is_err()
@@ -52,10 +53,12 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
 /// (`rel`).
 #[inline(always)]
 pub fn rel_exclusive_fast(tok: *const Token) -> bool {
+    // SAFETY: this thread's own static TLS pointer.
     let p = unsafe { *state_slot() };
     if p.is_null() || config::timing() {
         return false;
     }
+    // SAFETY: non-null only once it points at this thread's state.
     let st = unsafe { &mut *p };
     let d = st.depth as usize;
     if d == 0 || d > MAX_REFS || d as u32 <= st.released_below {
@@ -66,7 +69,7 @@ pub fn rel_exclusive_fast(tok: *const Token) -> bool {
     if top.tok != tok || top.flags & EXCL_PRIMARY != EXCL_PRIMARY {
         return false;
     }
-    let t = unsafe { &*tok };
+    let t = token_at(tok);
     // The word first, then the reference (SPEC section 7).
     let Some(wake) = t.release_exclusive_quick() else {
         return false;
@@ -126,7 +129,7 @@ pub(super) fn take_recursive(
     mode: Mode,
     busy: Busy,
 ) -> bool {
-    let w = unsafe { &*tok }.word().load(Relaxed);
+    let w = token_at(tok).word().load(Relaxed);
     if crate::token::is_dead(w) {
         diag::misuse(
             call,
@@ -134,7 +137,7 @@ pub(super) fn take_recursive(
             format_args!("token used after lwkt_token_uninit"),
         );
     }
-    if !unsafe { &*tok }.looks_initialised() {
+    if !token_at(tok).looks_initialised() {
         diag::misuse(
             call,
             tok,
@@ -170,7 +173,7 @@ pub(super) fn take_recursive(
             // hold instead; if the word is neither shared nor reserved,
             // the thread holds no count of it and may wait like anybody.
             let i = st.record(call, tok, R_PRIMARY);
-            if unsafe { &*tok }.join_shared() {
+            if token_at(tok).join_shared() {
                 st.took(i);
                 if config::timing() {
                     st.on_acquire(i, tok, R_PRIMARY);
@@ -253,7 +256,7 @@ pub fn rel(call: &'static str, tok: *const Token) {
     const EXCL_PRIMARY: u32 = R_PRIMARY | R_WORD_EXCL;
     if top.flags & EXCL_PRIMARY == EXCL_PRIMARY && !config::timing() {
         // The word first, then the reference (SPEC section 7).
-        unsafe { &*tok }.release_exclusive(st.me());
+        token_at(tok).release_exclusive(st.me());
         st.pop(d - 1);
     } else {
         rel_other(st, d - 1, top);
@@ -319,7 +322,7 @@ pub(super) fn downgrade_if_last_exclusive(st: &mut ThreadState, tok: *const Toke
             // The word first: until the flags follow, a signal handler
             // sees an exclusive reference whose word is not its thread's,
             // and leaves it alone.
-            unsafe { &*tok }.downgrade();
+            token_at(tok).downgrade();
             compiler_fence(SeqCst);
             st.refs[p].flags = (st.refs[p].flags & !R_WORD_EXCL) | R_COUNTED;
         }

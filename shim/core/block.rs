@@ -8,7 +8,7 @@ use core::sync::atomic::{compiler_fence, Ordering::*};
 use super::acquire::*;
 use super::refs::*;
 use super::tls::*;
-use super::word::{Busy, Mode, Token, Waited};
+use super::word::{token_at, Busy, Mode, Token, Waited};
 use crate::diag::{self};
 use crate::sys;
 use crate::{config, stats};
@@ -62,7 +62,7 @@ pub fn release_all(why: &'static str) -> Released {
                 // word): finish a handoff, wake the waiters now, or one
                 // that the release handed the word to or reserved it for
                 // (EXCLREQ) would wait until the handler returns.
-                let t = unsafe { &*st.refs[i].tok };
+                let t = token_at(st.refs[i].tok);
                 if st.handing_off == st.refs[i].tok {
                     t.finish_handoff();
                 }
@@ -71,7 +71,7 @@ pub fn release_all(why: &'static str) -> Released {
             continue;
         }
         if st.seq_at_release[i] == 0 {
-            st.seq_at_release[i] = unsafe { &*st.refs[i].tok }.seq().load(Relaxed);
+            st.seq_at_release[i] = token_at(st.refs[i].tok).seq().load(Relaxed);
             noted |= 1 << i;
         }
         if config::timing() {
@@ -125,7 +125,7 @@ pub fn retake(r: Released, call: &'static str) {
                 continue;
             }
             let rf = st.refs[i];
-            let t = unsafe { &*rf.tok };
+            let t = token_at(rf.tok);
             match t.try_acquire(rf.word_mode(), me) {
                 Ok(()) => {
                     st.took(i);
@@ -221,7 +221,7 @@ pub fn retake(r: Released, call: &'static str) {
             continue;
         }
         if at_release != 0 {
-            let t = unsafe { &*st.refs[i].tok };
+            let t = token_at(st.refs[i].tok);
             // Our own retake added one acquisition; more means another
             // thread held the token in between.
             if t.seq().load(Relaxed) != at_release.wrapping_add(1) {
@@ -248,7 +248,7 @@ pub fn retake(r: Released, call: &'static str) {
 /// drops or releases it after).
 pub(super) fn give_back(st: &mut ThreadState, i: usize) {
     let rf = st.refs[i];
-    let t = unsafe { &*rf.tok };
+    let t = token_at(rf.tok);
     match rf.word_mode() {
         Mode::Exclusive => t.release_exclusive(st.me()),
         Mode::Shared => {

@@ -29,6 +29,7 @@ pub fn chaos_cycle() {
     st.chaos_rng = x;
     let tokens = release_all("chaos");
     for _ in 0..1 + x % 4 {
+        // SAFETY: sched_yield takes no pointer.
         unsafe { sys::syscall3(libc::SYS_sched_yield, 0, 0, 0) };
     }
     retake(tokens, "chaos");

@@ -8,11 +8,17 @@ use core::sync::atomic::{AtomicUsize, Ordering::*};
 use super::block::*;
 use super::refs::*;
 use super::tls::*;
-use super::word::{Mode, PROCESS_ID};
+use super::word::{token_at, Mode, PROCESS_ID};
 use crate::diag::{self};
 use crate::sys;
 use crate::{config, stats};
 
+/// Map and register the calling thread's state on its first use.
+///
+/// # Safety
+///
+/// `slot` must be this thread's `lwkt_thread_state_ptr` (`state_slot`),
+/// still null: the state is this thread's alone from here on.
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mut ThreadState {
@@ -22,7 +28,8 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
     let size = core::mem::size_of::<ThreadState>();
     let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;
     let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
-    let m = sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0);
+    // SAFETY: an anonymous private mapping; no pointer of ours is passed.
+    let m = unsafe { sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0) };
     if m < 0 {
         diag::misuse_no_token(
             "lwkt",
@@ -30,25 +37,35 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
         );
     }
     let p = m as *mut ThreadState;
-    p.write(ThreadState::NEW);
-    (*p).tid = sys::gettid();
+    // SAFETY: a fresh mapping of the state's size, page-aligned, that
+    // nothing else knows of yet.
+    let st = unsafe {
+        p.write(ThreadState::NEW);
+        &mut *p
+    };
+    st.tid = sys::gettid();
     let key = EXIT_KEY.load(Relaxed);
     if key != usize::MAX {
         // Any non-null value makes the destructor run at thread exit.
-        libc::pthread_setspecific(
-            key as libc::pthread_key_t,
-            ptr::NonNull::<libc::c_void>::dangling().as_ptr(),
-        );
+        // SAFETY: a key created by `init_process`; the value is never
+        // dereferenced.
+        unsafe {
+            libc::pthread_setspecific(
+                key as libc::pthread_key_t,
+                ptr::NonNull::<libc::c_void>::dangling().as_ptr(),
+            )
+        };
     }
     if config::stats_on() {
         stats::thread_started();
     }
-    (*p).dispatch = dispatch_on(selector_slot());
-    if !(*p).dispatch {
+    st.dispatch = dispatch_on(selector_slot());
+    if !st.dispatch {
         say_catchall_unavailable();
     }
-    *slot = p;
-    &mut *p
+    // SAFETY: `slot` is this thread's state pointer (the contract above).
+    unsafe { *slot = p };
+    st
 }
 
 /// Once a process, when a thread first uses tokens while the catch-all is
@@ -78,9 +95,11 @@ pub(super) static EXIT_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 pub fn init_process() {
     let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is ours to fill; the destructor is a plain function.
     if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
         EXIT_KEY.store(key as usize, Relaxed);
     }
+    // SAFETY: registers a plain function, run in a fork child.
     unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
 }
 
@@ -96,6 +115,8 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         st.dispatch = false;
     }
     // Later destructors that use tokens get a fresh state (and leak it).
+    // SAFETY: this thread's own TLS pointer; `st` is not used after the
+    // unmapping, and nothing else points into the state.
     unsafe {
         *state_slot() = ptr::null_mut();
         let st: *mut ThreadState = st;
@@ -155,7 +176,7 @@ extern "C" fn fork_child() {
     for i in 0..st.depth as usize {
         if owned & (1 << i) != 0 {
             let r = st.refs[i];
-            unsafe { &*r.tok }.restamp_after_fork(r.word_mode() == Mode::Exclusive, st.tid, pid);
+            token_at(r.tok).restamp_after_fork(r.word_mode() == Mode::Exclusive, st.tid, pid);
         }
     }
 }

@@ -63,6 +63,9 @@
 //!   byte, so they allocate nothing and register nothing. Thread exit is
 //!   caught by a pthread key destructor, registered at that first use.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 mod acquire;
 mod block;
 mod chaos;

@@ -6,9 +6,6 @@
 //! (which names pool tokens by their slot), so that neither reaches into
 //! the other. It is part of the token layer and moves there with it.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
-
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 

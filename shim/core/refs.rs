@@ -7,7 +7,7 @@ use core::sync::atomic::{compiler_fence, Ordering::*};
 
 use super::acquire::*;
 use super::tls::*;
-use super::word::{Busy, Mode, Token};
+use super::word::{token_at, Busy, Mode, Token};
 use crate::diag::{self, Desc};
 use crate::sys;
 use crate::{config, stats};
@@ -169,7 +169,7 @@ impl ThreadState {
         let r = &self.refs[i];
         r.is_primary()
             && match r.word_mode() {
-                Mode::Exclusive => unsafe { &*r.tok }.exclusive_holder() == self.me(),
+                Mode::Exclusive => token_at(r.tok).exclusive_holder() == self.me(),
                 Mode::Shared => r.flags & R_COUNTED != 0,
             }
     }
@@ -177,7 +177,7 @@ impl ThreadState {
     /// Does the thread own `tok`'s word (exclusively, or a shared count
     /// through a reference that noted it)?
     pub(super) fn holds_word_of(&self, tok: *const Token) -> bool {
-        if unsafe { &*tok }.exclusive_holder() == self.me() {
+        if token_at(tok).exclusive_holder() == self.me() {
             return true;
         }
         self.refs[..self.depth as usize]
@@ -241,11 +241,16 @@ impl ThreadState {
     /// into the same slot and leave it there. Until the flags are written
     /// the slot holds flags 0 (every pop clears them), which a handler
     /// takes for a reference without a word of its own.
+    ///
+    /// # Safety
+    ///
+    /// `d` < `MAX_REFS` (the slot is not bounds-checked).
     #[inline(always)]
     pub(super) unsafe fn fill_top(&mut self, d: usize, tok: *const Token, flags: u32) {
         self.depth = d as u32 + 1;
         compiler_fence(SeqCst);
-        let slot = self.refs.get_unchecked_mut(d);
+        // SAFETY: d < MAX_REFS (this function's contract).
+        let slot = unsafe { self.refs.get_unchecked_mut(d) };
         slot.tok = tok;
         compiler_fence(SeqCst);
         slot.lost_at = 0;
@@ -283,7 +288,7 @@ impl ThreadState {
     ) -> Result<(), Busy> {
         let flags = primary_flags(mode);
         let i = self.record(call, tok, flags);
-        match unsafe { &*tok }.try_acquire(mode, self.me()) {
+        match token_at(tok).try_acquire(mode, self.me()) {
             Ok(()) => {
                 self.took(i);
                 if config::timing() {
@@ -353,7 +358,7 @@ pub fn holds_exclusive(tok: *const Token) -> bool {
     let Some(st) = state_if_used() else {
         return false;
     };
-    st.find_live(tok).is_some() && unsafe { &*tok }.exclusive_holder() == st.me()
+    st.find_live(tok).is_some() && token_at(tok).exclusive_holder() == st.me()
 }
 
 pub fn loss_mark() -> u64 {

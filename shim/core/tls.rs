@@ -80,8 +80,10 @@ pub fn state() -> &'static mut ThreadState {
 
 /// The calling thread's state if it has ever used tokens.
 pub(super) fn state_if_used() -> Option<&'static mut ThreadState> {
+    // SAFETY: this thread's own static TLS pointer.
     let p = unsafe { *state_slot() };
-    // SAFETY: non-null only once it points at this thread's STATE.
+    // SAFETY: non-null only once it points at this thread's state, which
+    // only this thread (and its signal handlers) touch.
     (!p.is_null()).then(|| unsafe { &mut *p })
 }
 
@@ -135,6 +137,7 @@ impl ThreadState {
         } else {
             SELECT_ALLOW
         };
+        // SAFETY: this thread's own static TLS byte.
         unsafe { core::ptr::write_volatile(selector_slot(), v) };
     }
 }

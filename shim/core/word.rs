@@ -114,18 +114,22 @@ impl Token {
     }
     #[inline(always)]
     pub(super) fn waiters(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_waiters as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
     pub(super) fn wake(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_wake as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
     pub(super) fn handoff(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_handoff as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
     pub fn seq(&self) -> &AtomicU64 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_seq as *const u64 as *const AtomicU64) }
     }
 
@@ -479,6 +483,17 @@ pub(super) fn publish_to_releasers() {
     } else {
         fence(SeqCst);
     }
+}
+
+/// The token a pointer names: one the program passed to the API, or a
+/// reference recorded from one. Safe to call by the API's contract rather
+/// than by its type: a program keeps a token valid while it uses it (SPEC
+/// section 3), and the library never frees or moves one.
+#[inline(always)]
+pub(super) fn token_at<'a>(tok: *const Token) -> &'a Token {
+    // SAFETY: the program's token outlives its use (above); only atomics
+    // and fields it never changes after init are read through it.
+    unsafe { &*tok }
 }
 
 /// How the word looks, for messages: is it something a token could hold?
