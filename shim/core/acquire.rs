@@ -4,11 +4,10 @@
 use core::sync::atomic::{compiler_fence, Ordering::*};
 
 use super::block::*;
+use super::events::{self, *};
 use super::refs::*;
 use super::tls::*;
 use super::word::{token_at, Busy, Mode, Token};
-use crate::config;
-use crate::diag::{self, Desc};
 
 /// `lwkt_gettoken`'s common case, with nothing to call out of line (so the
 /// exported function needs no stack frame): a thread that has used tokens
@@ -18,7 +17,7 @@ use crate::diag::{self, Desc};
 pub fn get_exclusive_fast(tok: *const Token) -> bool {
     // SAFETY: this thread's own static TLS pointer.
     let p = unsafe { *state_slot() };
-    if p.is_null() || config::timing() {
+    if p.is_null() || timing() {
         return false;
     }
     // SAFETY: non-null only once it points at this thread's state.
@@ -55,7 +54,7 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
 pub fn rel_exclusive_fast(tok: *const Token) -> bool {
     // SAFETY: this thread's own static TLS pointer.
     let p = unsafe { *state_slot() };
-    if p.is_null() || config::timing() {
+    if p.is_null() || timing() {
         return false;
     }
     // SAFETY: non-null only once it points at this thread's state.
@@ -131,14 +130,14 @@ pub(super) fn take_recursive(
 ) -> bool {
     let w = token_at(tok).word().load(Relaxed);
     if crate::token::is_dead(w) {
-        diag::misuse(
+        events::misuse(
             call,
             tok,
             format_args!("token used after lwkt_token_uninit"),
         );
     }
     if !token_at(tok).looks_initialised() {
-        diag::misuse(
+        events::misuse(
             call,
             tok,
             format_args!("not an initialised token (lock word {w:#x})"),
@@ -175,7 +174,7 @@ pub(super) fn take_recursive(
             let i = st.record(call, tok, R_PRIMARY);
             if token_at(tok).join_shared() {
                 st.took(i);
-                if config::timing() {
+                if timing() {
                     st.on_acquire(i, tok, R_PRIMARY);
                 }
                 return true;
@@ -194,10 +193,10 @@ pub(super) fn exclusive_on_own_shared(
     call: &'static str,
     tok: *const Token,
 ) -> ! {
-    if config::debug() {
+    if debug() {
         warn_shared_elsewhere(st, tok);
     }
-    diag::misuse(
+    events::misuse(
         call,
         tok,
         format_args!("exclusive request on a token the thread holds shared can never succeed"),
@@ -209,11 +208,11 @@ pub(super) fn exclusive_on_own_shared(
 #[cold]
 pub(super) fn warn_shared_elsewhere(st: &ThreadState, tok: *const Token) {
     if let Some(i) = (0..st.depth as usize).find(|&i| st.refs[i].tok == tok) {
-        diag::warn(format_args!(
+        events::warn(format_args!(
             "{} requested exclusively by {}, which holds it shared, taken at {}",
             Desc(tok),
-            diag::ThreadName,
-            diag::CodeAddr(st.taken_at[i])
+            ThreadName,
+            CodeAddr(st.taken_at[i])
         ));
     }
 }
@@ -225,7 +224,7 @@ pub(super) fn wait_for(st: &mut ThreadState, call: &'static str, tok: *const Tok
     let released = release_all(call);
     let flags = primary_flags(mode);
     let i = st.record(call, tok, flags);
-    if config::timing() {
+    if timing() {
         st.on_acquire(i, tok, flags);
     }
     // Never held: nothing to compare when it is taken.
@@ -254,7 +253,7 @@ pub fn rel(call: &'static str, tok: *const Token) {
     }
     let top = st.refs[d - 1];
     const EXCL_PRIMARY: u32 = R_PRIMARY | R_WORD_EXCL;
-    if top.flags & EXCL_PRIMARY == EXCL_PRIMARY && !config::timing() {
+    if top.flags & EXCL_PRIMARY == EXCL_PRIMARY && !timing() {
         // The word first, then the reference (SPEC section 7).
         token_at(tok).release_exclusive(st.me());
         st.pop(d - 1);
@@ -268,7 +267,7 @@ pub fn rel(call: &'static str, tok: *const Token) {
 #[inline(never)]
 pub(super) fn rel_other(st: &mut ThreadState, i: usize, top: TokRef) {
     if top.is_primary() {
-        if config::timing() {
+        if timing() {
             st.on_word_release(i);
         }
         give_back(st, i);
@@ -288,11 +287,11 @@ pub(super) fn rel_other(st: &mut ThreadState, i: usize, top: TokRef) {
 pub(super) fn rel_unusual(st: &mut ThreadState, call: &'static str, tok: *const Token) {
     let d = st.depth as usize;
     if d == 0 {
-        diag::misuse(call, tok, format_args!("the thread holds no token"));
+        events::misuse(call, tok, format_args!("the thread holds no token"));
     }
     let top = st.refs[d - 1];
     if top.tok != tok {
-        diag::misuse(
+        events::misuse(
             call,
             tok,
             format_args!(

@@ -6,12 +6,11 @@ use core::ptr;
 use core::sync::atomic::{compiler_fence, Ordering::*};
 
 use super::acquire::*;
+use super::events::{self, *};
 use super::refs::*;
 use super::tls::*;
 use super::word::{token_at, Busy, Mode, Token, Waited};
-use crate::diag::{self};
 use crate::sys;
-use crate::{config, stats};
 
 /// Note that the calling thread's release is handing `tok`'s word over
 /// (null: done); returns the previous note, which the caller restores (a
@@ -74,9 +73,9 @@ pub fn release_all(why: &'static str) -> Released {
             st.seq_at_release[i] = token_at(st.refs[i].tok).seq().load(Relaxed);
             noted |= 1 << i;
         }
-        if config::timing() {
+        if timing() {
             st.on_word_release(i);
-            stats::released_on_block(st.refs[i].tok, why);
+            (observer().released_on_block)(st.refs[i].tok, why);
         }
         give_back(st, i);
         words |= 1 << i;
@@ -174,10 +173,10 @@ pub fn retake(r: Released, call: &'static str) {
                     compiler_fence(SeqCst);
                     st.released_below = upto as u32;
                     st.sync_selector();
-                    let started = if config::timing() { sys::now_ns() } else { 0 };
+                    let started = if timing() { sys::now_ns() } else { 0 };
                     let waited = t.acquire_slow(rf.word_mode(), me);
-                    if config::stats_on() {
-                        stats::waited(rf.tok, sys::now_ns().saturating_sub(started));
+                    if timing() {
+                        (observer().waited)(rf.tok, sys::now_ns().saturating_sub(started));
                     }
                     match waited {
                         Waited::Acquired => st.took(i),
@@ -188,7 +187,7 @@ pub fn retake(r: Released, call: &'static str) {
                             // recursive one.
                             st.refs[i].flags &= !R_PRIMARY;
                         }
-                        Waited::Dead => diag::misuse(
+                        Waited::Dead => events::misuse(
                             call,
                             rf.tok,
                             format_args!("token used after lwkt_token_uninit"),
@@ -227,14 +226,12 @@ pub fn retake(r: Released, call: &'static str) {
             if t.seq().load(Relaxed) != at_release.wrapping_add(1) {
                 st.losses = st.losses.wrapping_add(1);
                 st.refs[i].lost_at = st.losses;
-                if config::stats_on() {
-                    stats::lost(st.refs[i].tok);
-                }
+                (observer().lost)(st.refs[i].tok);
             }
             st.seq_at_release[i] = 0;
         }
     }
-    if config::timing() {
+    if timing() {
         let now = sys::now_ns();
         for i in 0..upto {
             if words & (1 << i) != 0 {

@@ -3,8 +3,8 @@
 use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 use super::block::*;
+use super::events::*;
 use super::tls::*;
-use crate::config;
 use crate::sys;
 
 /// Threads that have used tokens, in order: seeds each thread's chaos.
@@ -18,8 +18,7 @@ pub fn chaos_cycle() {
     let st = state();
     if st.chaos_rng == 0 {
         let n = THREAD_ORDINAL.fetch_add(1, Relaxed) as u64 + 1;
-        st.chaos_rng =
-            (config::CHAOS_SEED.load(Relaxed) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
+        st.chaos_rng = (CHAOS_SEED.load(Relaxed) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
     }
     // xorshift64
     let mut x = st.chaos_rng;

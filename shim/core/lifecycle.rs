@@ -1,17 +1,16 @@
 //! The thread's life with tokens: its state mapped at first use, its
 //! tokens released at exit, its holds kept across fork.
 
-use core::fmt::Write;
+use core::fmt;
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 use super::block::*;
+use super::events::{self, *};
 use super::refs::*;
 use super::tls::*;
 use super::word::{token_at, Mode, PROCESS_ID};
-use crate::diag::{self};
 use crate::sys;
-use crate::{config, stats};
 
 /// Map and register the calling thread's state on its first use.
 ///
@@ -31,7 +30,7 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
     // SAFETY: an anonymous private mapping; no pointer of ours is passed.
     let m = unsafe { sys::syscall6(libc::SYS_mmap, 0, size, prot, flags, usize::MAX, 0) };
     if m < 0 {
-        diag::misuse_no_token(
+        events::misuse_no_token(
             "lwkt",
             format_args!("no memory for this thread's token state"),
         );
@@ -56,39 +55,15 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
             )
         };
     }
-    if config::stats_on() {
-        stats::thread_started();
-    }
+    (observer().thread_started)();
     st.dispatch = dispatch_on(selector_slot());
     if !st.dispatch {
-        say_catchall_unavailable();
+        (observer().catchall_unavailable)();
     }
     // SAFETY: `slot` is this thread's state pointer (the contract above).
     unsafe { *slot = p };
     st
 }
-
-/// Once a process, when a thread first uses tokens while the catch-all is
-/// unavailable (valgrind, a kernel without Syscall User Dispatch; not when
-/// LWKT_CATCHALL=0 turned it off): the blocking calls that libc makes
-/// inside itself then keep the caller's tokens (SPEC section 4), and the
-/// program should know.
-#[cfg(not(test))]
-#[cold]
-pub(super) fn say_catchall_unavailable() {
-    static SAID: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-    if !config::CATCHALL_WANTED.load(Relaxed) || crate::catchall::on() || SAID.swap(true, Relaxed) {
-        return;
-    }
-    diag::warn(format_args!(
-        "the catch-all is unavailable ({}): a thread that blocks inside libc \
-         (stdio, sem_wait, system, ...) keeps its tokens; only the hooked \
-         functions release them",
-        crate::catchall::why_off()
-    ));
-}
-#[cfg(test)]
-pub(super) fn say_catchall_unavailable() {}
 
 /// pthread key whose destructor releases a dead thread's tokens.
 pub(super) static EXIT_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -133,16 +108,10 @@ pub(super) fn release_at_exit(st: &mut ThreadState) {
     if st.depth == 0 {
         return;
     }
-    let mut line = diag::Line::new();
-    let _ = write!(
-        line,
-        "lwkt: warning: {} exited holding {} token reference(s)",
-        diag::ThreadName,
-        st.depth
-    );
-    let _ = write_held(&mut line);
-    let _ = line.write_str("; released them");
-    line.emit();
+    events::warn(format_args!(
+        "{} exited holding {} token reference(s){}; released them",
+        ThreadName, st.depth, Held
+    ));
     for i in (0..st.depth as usize).rev() {
         if st.holds_word(i) {
             give_back(st, i);
@@ -178,5 +147,16 @@ extern "C" fn fork_child() {
             let r = st.refs[i];
             token_at(r.tok).restamp_after_fork(r.word_mode() == Mode::Exclusive, st.tid, pid);
         }
+    }
+}
+
+/// `write_held` as a message part; a line too long for the buffer keeps
+/// what fits, and the message goes on after it.
+struct Held;
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _ = write_held(f);
+        Ok(())
     }
 }

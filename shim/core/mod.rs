@@ -1,12 +1,13 @@
 //! The token layer: DragonFly's serializing tokens for one process. Below
 //! it only `sys`; the C API, the hooks, the catch-all and observation sit
-//! above it. (Not yet one way: it still reports misuse, warnings and
-//! statistics to `observe` directly, and arms the catch-all for a thread.)
+//! above it. It reports misuse, warnings and statistics, and arms the
+//! catch-all for a thread, through the table in `events` that the crate
+//! root registers at load.
 //!
 //! Files: `word` (the lock word), `wait` (waiting for it), `tls` (the
 //! thread's static TLS), `refs` (the per-thread reference stack),
 //! `acquire` (get and rel), `block` (release on block and retake),
-//! `chaos` (`LWKT_CHAOS`), `lifecycle` (first use, thread exit, fork),
+//! `chaos` (`LWKT_CHAOS`), `events` (the interface upward), `lifecycle` (first use, thread exit, fork),
 //! `pool` (the pool of tokens).
 //!
 //! # The lock word (compare DragonFly's `lwkt_token.c`)
@@ -69,6 +70,7 @@
 mod acquire;
 mod block;
 mod chaos;
+pub mod events;
 mod lifecycle;
 pub mod pool;
 mod refs;

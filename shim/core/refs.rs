@@ -6,11 +6,10 @@ use core::ptr;
 use core::sync::atomic::{compiler_fence, Ordering::*};
 
 use super::acquire::*;
+use super::events::{self, *};
 use super::tls::*;
 use super::word::{token_at, Busy, Mode, Token};
-use crate::diag::{self, Desc};
 use crate::sys;
-use crate::{config, stats};
 
 /// Per-thread reference limit (SPEC S10: at least 64).
 pub const MAX_REFS: usize = 64;
@@ -108,15 +107,13 @@ impl ThreadState {
     /// reference was taken.
     #[cold]
     pub(super) fn on_acquire(&mut self, i: usize, tok: *const Token, flags: u32) {
-        if config::debug() {
-            self.taken_at[i] = diag::caller_outside_library();
+        if debug() {
+            self.taken_at[i] = (observer().caller)();
         }
         if flags & R_PRIMARY != 0 {
             self.acquired_ns[i] = sys::now_ns();
         }
-        if config::stats_on() {
-            stats::acquired(tok, flags & R_EXCL != 0, self.depth);
-        }
+        (observer().acquired)(tok, flags & R_EXCL != 0, self.depth);
     }
 
     /// Statistics and hold warnings: the word of reference `i` is released.
@@ -129,14 +126,14 @@ impl ThreadState {
             return;
         }
         let held = sys::now_ns().saturating_sub(self.acquired_ns[i]);
-        stats::held(tok, held);
-        let limit_ms = config::HOLD_WARN_MS.load(Relaxed) as u64;
+        (observer().held)(tok, held);
+        let limit_ms = HOLD_WARN_MS.load(Relaxed) as u64;
         if limit_ms != 0 && held > limit_ms * 1_000_000 {
-            diag::warn(format_args!(
+            events::warn(format_args!(
                 "{} held {} ms without blocking by {} (LWKT_DEBUG=hold_ms={limit_ms})",
                 Desc(tok),
                 held / 1_000_000,
-                diag::ThreadName
+                ThreadName
             ));
         }
     }
@@ -222,7 +219,7 @@ impl ThreadState {
     pub(super) fn record(&mut self, call: &'static str, tok: *const Token, flags: u32) -> usize {
         let d = self.depth as usize;
         if d == MAX_REFS {
-            diag::misuse(
+            events::misuse(
                 call,
                 tok,
                 format_args!("more than {MAX_REFS} token references held by one thread"),
@@ -272,7 +269,7 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn push(&mut self, call: &'static str, tok: *const Token, flags: u32) {
         let i = self.record(call, tok, flags);
-        if config::timing() {
+        if timing() {
             self.on_acquire(i, tok, flags);
         }
     }
@@ -291,7 +288,7 @@ impl ThreadState {
         match token_at(tok).try_acquire(mode, self.me()) {
             Ok(()) => {
                 self.took(i);
-                if config::timing() {
+                if timing() {
                     self.on_acquire(i, tok, flags);
                 }
                 Ok(())
@@ -324,7 +321,7 @@ pub fn swap() {
     let st = state();
     let d = st.depth as usize;
     if d < 2 || d - 2 < st.released_below as usize {
-        diag::misuse_no_token(
+        events::misuse_no_token(
             "lwkt_token_swap",
             format_args!("needs two token references held"),
         );

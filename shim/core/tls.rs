@@ -1,6 +1,7 @@
 //! The thread's static TLS: the pointer to its state and the selector
 //! byte (the catch-all's switch, and "holds a token now" for the hooks).
 
+use super::events::*;
 use super::lifecycle::*;
 use super::refs::*;
 
@@ -104,21 +105,13 @@ pub fn holds_tokens() -> bool {
 pub(super) const SELECT_ALLOW: u8 = 0;
 pub(super) const SELECT_BLOCK: u8 = 1;
 
-#[cfg(not(test))]
 pub(super) fn dispatch_on(selector: *mut u8) -> bool {
-    crate::catchall::enable_for_thread(selector)
-}
-#[cfg(test)]
-pub(super) fn dispatch_on(_: *mut u8) -> bool {
-    false
+    (observer().arm_thread)(selector)
 }
 
-#[cfg(not(test))]
 pub(super) fn dispatch_off() {
-    crate::catchall::disable_for_thread()
+    (observer().disarm_thread)()
 }
-#[cfg(test)]
-pub(super) fn dispatch_off() {}
 
 impl ThreadState {
     /// Point the selector at what the thread holds now: BLOCK while it

@@ -171,10 +171,10 @@ impl Token {
             if h != 0 && !sys::thread_alive(pid, h & !(HANDOFF_SHARED | HANDOFF_BUSY)) {
                 let _ = self.handoff().compare_exchange(h, 0, Relaxed, Relaxed);
             }
-            crate::diag::warn(format_args!(
+            super::events::warn(format_args!(
                 "{}: its holder no longer exists; recovered by {}",
-                crate::diag::Desc(self),
-                crate::diag::ThreadName
+                super::events::Desc(self),
+                super::events::ThreadName
             ));
             self.wake_waiters();
             return true;

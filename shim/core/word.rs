@@ -256,7 +256,7 @@ impl Token {
     #[cold]
     pub(super) fn release_exclusive_contended(&self, me: u32) {
         if !self.looks_initialised() {
-            crate::diag::misuse(
+            super::events::misuse(
                 "lwkt_reltoken",
                 self,
                 format_args!("not an initialised token (its memory was overwritten?)"),
