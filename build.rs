@@ -19,8 +19,8 @@ const HEADER_SOURCES: &[&str] = &[
     "shim/api/lost.rs",
     "shim/api/version.rs",
     "shim/api/pool.rs",
-    "shim/pool.rs",
-    "shim/token.rs",
+    "shim/core/pool.rs",
+    "shim/core/word.rs",
 ];
 
 fn main() {

@@ -3,6 +3,10 @@
 //! calls). Waits use deadlines of seconds; holders that must keep a token
 //! spin.
 
+// Every block here calls the C API on tokens this test made and keeps
+// alive until its threads are joined: a comment on each would say only that.
+#![allow(clippy::undocumented_unsafe_blocks)]
+
 use core::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
@@ -423,6 +427,10 @@ mod real;
 /// The bytes that `span.transfer` hands to its calls, in order, and how
 /// many calls it made; every call moves all it is given, except that the
 /// call numbered `short_at` moves one byte less.
+///
+/// # Safety
+///
+/// `span`'s vector must describe readable memory.
 unsafe fn bytes_of(span: &iov::IovSpan, short_at: Option<usize>) -> (Vec<u8>, usize, usize) {
     let mut out = Vec::new();
     let mut calls = 0;
@@ -430,11 +438,13 @@ unsafe fn bytes_of(span: &iov::IovSpan, short_at: Option<usize>) -> (Vec<u8>, us
         assert_eq!(before, out.len(), "bytes moved before this part");
         let mut n = 0;
         for i in 0..cnt {
-            let e = *v.add(i);
-            out.extend_from_slice(core::slice::from_raw_parts(
-                e.iov_base as *const u8,
-                e.iov_len,
-            ));
+            // SAFETY: `transfer` passes `cnt` entries of the span's vector,
+            // which describes readable memory (this function's contract).
+            let e = unsafe { *v.add(i) };
+            // SAFETY: as above.
+            out.extend_from_slice(unsafe {
+                core::slice::from_raw_parts(e.iov_base as *const u8, e.iov_len)
+            });
             n += e.iov_len;
         }
         calls += 1;

@@ -11,7 +11,7 @@
 //! are all things they could aim at it.
 
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 use super::line::{self, ErrnoText, Line};
 use crate::sys;
@@ -22,22 +22,17 @@ pub const STATS_STDERR: u8 = 1;
 pub const STATS_FILE: u8 = 2;
 pub const STATS_JSON: u8 = 3;
 
+// The settings the token layer reads live with it (`LWKT_DEBUG`,
+// `hold_ms`, `LWKT_CHAOS`, and TIMING: anything per-acquisition to record,
+// read on the fast path as one load of a global); they are set here.
+pub use crate::core::events::{CHAOS_SEED, DEBUG, HOLD_WARN_MS, TIMING};
+
 pub static STATS: AtomicU8 = AtomicU8::new(STATS_OFF);
-/// `LWKT_DEBUG`: richer misuse reports.
-pub static DEBUG: AtomicBool = AtomicBool::new(false);
-/// `LWKT_DEBUG=hold_ms=N`: warn about holds longer than N ms (0: never).
-pub static HOLD_WARN_MS: AtomicU32 = AtomicU32::new(0);
-/// `LWKT_CHAOS=SEED`: release and retake at every hook; 0 is off.
-pub static CHAOS_SEED: AtomicU64 = AtomicU64::new(0);
 /// `LWKT_CATCHALL`: false when set to 0.
 pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
 /// Secure mode: the `LWKT_*` variables were ignored, and messages show no
 /// addresses.
 pub static SECURE: AtomicBool = AtomicBool::new(false);
-
-/// Anything per-acquisition to record (statistics, debug)? Read on the
-/// fast path: one load of a global.
-pub static TIMING: AtomicBool = AtomicBool::new(false);
 
 /// The path of the statistics report (NUL-terminated), when it goes to a
 /// file: absolute (a relative one is resolved at start-up), `%p` and `%%`
@@ -53,11 +48,6 @@ pub fn chaos() -> bool {
 #[inline(always)]
 pub fn debug() -> bool {
     DEBUG.load(Relaxed)
-}
-
-#[inline(always)]
-pub fn timing() -> bool {
-    TIMING.load(Relaxed)
 }
 
 pub fn stats_on() -> bool {

@@ -14,7 +14,7 @@
 //! - `time`: the monotonic clock.
 //!
 //! Two pieces of assembly still live outside this layer and are to move
-//! here: the static-TLS access of the per-thread state (thread.rs) and the
+//! here: the static-TLS access of the per-thread state (core/tls.rs) and the
 //! catch-all's.
 
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -16,7 +16,7 @@ use crate::{config, diag, sys};
 
 /// Switch dispatch on for the calling thread, with `selector` as its
 /// child. Stays off while the thread blocks SIGSYS or runs dispatch of its
-/// own. True when the catch-all can run here: thread.rs then tells us when
+/// own. True when the catch-all can run here: the token layer then tells us when
 /// the thread exits or forks.
 pub fn enable_for_thread(selector: *mut u8) -> bool {
     if !available() {

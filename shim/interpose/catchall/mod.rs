@@ -9,7 +9,7 @@
 //! * A thread switches dispatch on ("arms", arming.rs) when it first uses
 //!   tokens. Its selector is BLOCK while it holds at least one token and
 //!   ALLOW otherwise; the token code flips it with plain stores
-//!   (thread.rs), no system call. Threads that never take a token are
+//!   (core/tls.rs), no system call. Threads that never take a token are
 //!   untouched, and a process whose threads never take one is untouched:
 //!   the SIGSYS handler is installed by the first thread that arms, not at
 //!   load (install.rs).

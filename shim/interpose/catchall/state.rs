@@ -1,14 +1,14 @@
 //! The catch-all's per-thread state: sixteen bytes of static TLS, and the
-//! thread's selector byte (thread.rs's).
+//! thread's selector byte (core/tls.rs's).
 
 use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 use crate::sys;
 
-// Sixteen bytes of static TLS next to thread.rs's nine: the thread id
+// Sixteen bytes of static TLS next to core/tls.rs's nine: the thread id
 // that armed (a vfork child shares its parent's TLS and must not change
 // it), the flags below, and the selector of the program's own dispatch.
-// Initial-exec, like thread.rs's: no allocation, usable in a handler.
+// Initial-exec, like core/tls.rs's: no allocation, usable in a handler.
 core::arch::global_asm!(
     ".pushsection .tbss,\"awT\",@nobits",
     ".p2align 3",
@@ -87,7 +87,7 @@ pub(super) fn own_thread() -> bool {
     armed_tid().load(Relaxed) == sys::gettid()
 }
 
-/// This thread's selector byte (thread.rs).
+/// This thread's selector byte (core/tls.rs).
 #[inline(always)]
 pub(super) fn selector() -> *mut u8 {
     tls_address!("lwkt_thread_selector")

@@ -1,31 +1,5 @@
-//! The token itself: one lock word and the waiting protocol.
-//!
-//! Invariants (compare DragonFly's `lwkt_token.c`):
-//!
-//! * `t_word` is the whole ownership state. 0 is free. An exclusive holder
-//!   stores its thread id (low 32 bits, high bits clear). Shared holders set
-//!   `SHARED`, count themselves in bits 32..56 and stamp the process id in the
-//!   low 32 bits, so that a fork child can tell its parent's holders from its
-//!   own. `EXCLREQ` is set by an exclusive waiter while the token is shared,
-//!   and stops new shared holders so that the waiter gets in (S7). `DEAD`
-//!   marks a token passed to `lwkt_token_uninit`. Any other bit pattern is
-//!   memory that was never a token.
-//! * The word counts threads, not references: a thread's recursive references
-//!   live only in its own reference stack (thread.rs); only the lowest
-//!   reference to a token (the "primary") owns the word.
-//! * An exclusive holder releases with a plain store. A waiter therefore
-//!   first counts itself in `t_waiters` and then runs
-//!   `membarrier(PRIVATE_EXPEDITED)`: after that, either the holder's store is
-//!   visible to the waiter, or the holder's later load of `t_waiters` sees the
-//!   waiter. Without membarrier the release pays a full fence instead.
-//! * Waiters sleep on `t_wake`, an event counter that releasers bump before
-//!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
-//!   release between the look and the sleep makes the sleep return at once.
-//! * A waiter that loses too many races registers in `t_handoff`; the next
-//!   exclusive release then hands the word straight to it, and new shared
-//!   requests stand back (S7: no waiter is bypassed without bound).
-//! * Nobody waits while holding a token: waiting is done by thread.rs with
-//!   every reference of the thread released.
+//! The lock word: its states and the transitions a holder makes (take,
+//! release, join, downgrade, wake). Waiting for it is `wait.rs`.
 
 use core::ffi::c_char;
 use core::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, Ordering::*};
@@ -59,34 +33,34 @@ pub struct Token {
 pub(crate) const SHARED: u64 = 1 << 63;
 pub(crate) const EXCLREQ: u64 = 1 << 62;
 pub(crate) const DEAD: u64 = 1 << 61;
-const RESERVED_BITS: u64 = 0x1f << 56;
-const COUNT_SHIFT: u32 = 32;
+pub(super) const RESERVED_BITS: u64 = 0x1f << 56;
+pub(super) const COUNT_SHIFT: u32 = 32;
 pub(crate) const COUNT_ONE: u64 = 1 << COUNT_SHIFT;
-const COUNT_MASK: u64 = 0xff_ffff << COUNT_SHIFT;
-const ID_MASK: u64 = 0xffff_ffff;
+pub(super) const COUNT_MASK: u64 = 0xff_ffff << COUNT_SHIFT;
+pub(super) const ID_MASK: u64 = 0xffff_ffff;
 
-const EXCL_WAITER: u32 = 1;
-const SHARED_WAITER: u32 = 1 << 16;
-const HANDOFF_SHARED: u32 = 1 << 31;
+pub(super) const EXCL_WAITER: u32 = 1;
+pub(super) const SHARED_WAITER: u32 = 1 << 16;
+pub(super) const HANDOFF_SHARED: u32 = 1 << 31;
 /// Set on a registration by the releaser that is handing the word to it:
 /// from then on the registered waiter's own deregistration fails.
-const HANDOFF_BUSY: u32 = 1 << 30;
+pub(super) const HANDOFF_BUSY: u32 = 1 << 30;
 
 /// A waiter asks for a direct handoff once it has lost this many races for
 /// the released token and waited at least HANDOFF_AFTER_NS (barging keeps
 /// throughput up; a handoff costs a wake-up and a context switch), and in
 /// any case after LOST_RACES_LIMIT lost races (SPEC S7: bounded).
-const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
-const HANDOFF_AFTER_NS: u64 = 1_000_000;
-const LOST_RACES_LIMIT: u32 = 32;
+pub(super) const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
+pub(super) const HANDOFF_AFTER_NS: u64 = 1_000_000;
+pub(super) const LOST_RACES_LIMIT: u32 = 32;
 /// Spin this many rounds before sleeping in the kernel.
-const SPIN_ROUNDS: u32 = 200;
+pub(super) const SPIN_ROUNDS: u32 = 200;
 /// A waiter registered for a handoff sleeps on t_handoff; a release that
 /// raced with its registration may have woken t_wake instead, so it looks
 /// again this often.
-const REGISTERED_RECHECK_NS: u64 = 1_000_000;
+pub(super) const REGISTERED_RECHECK_NS: u64 = 1_000_000;
 /// A sleeping waiter re-checks that the holder still exists this often.
-const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
+pub(super) const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
 
 /// The process id stamped in shared words and compared with exclusive
 /// holders' thread ids; reset in a fork child.
@@ -94,7 +68,7 @@ pub static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
 /// Set in a fork child: holders may be threads that do not exist here.
 pub static FORKED: AtomicBool = AtomicBool::new(false);
 /// membarrier(PRIVATE_EXPEDITED) is registered: releases need no fence.
-static MEMBARRIER: AtomicBool = AtomicBool::new(false);
+pub(super) static MEMBARRIER: AtomicBool = AtomicBool::new(false);
 
 pub fn init_process() {
     PROCESS_ID.store(sys::getpid(), Relaxed);
@@ -139,19 +113,23 @@ impl Token {
         unsafe { &*(&self.t_word as *const u64 as *const AtomicU64) }
     }
     #[inline(always)]
-    fn waiters(&self) -> &AtomicU32 {
+    pub(super) fn waiters(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_waiters as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
-    fn wake(&self) -> &AtomicU32 {
+    pub(super) fn wake(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_wake as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
-    fn handoff(&self) -> &AtomicU32 {
+    pub(super) fn handoff(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_handoff as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
     pub fn seq(&self) -> &AtomicU64 {
+        // SAFETY: as for `word`.
         unsafe { &*(&self.t_seq as *const u64 as *const AtomicU64) }
     }
 
@@ -204,7 +182,7 @@ impl Token {
     /// The word is `EXCLREQ` alone: the last shared holder left while an
     /// exclusive waiter waited. Free for exclusive requests only.
     #[cold]
-    fn take_reserved(&self, me: u32) -> Result<(), Busy> {
+    pub(super) fn take_reserved(&self, me: u32) -> Result<(), Busy> {
         match self
             .word()
             .compare_exchange(EXCLREQ, me as u64, Acquire, Relaxed)
@@ -217,7 +195,7 @@ impl Token {
         }
     }
 
-    fn try_acquire_shared(&self, me: u32) -> Result<(), Busy> {
+    pub(super) fn try_acquire_shared(&self, me: u32) -> Result<(), Busy> {
         let pid = PROCESS_ID.load(Relaxed) as u64;
         let mut w = self.word().load(Relaxed);
         loop {
@@ -276,9 +254,9 @@ impl Token {
     }
 
     #[cold]
-    fn release_exclusive_contended(&self, me: u32) {
+    pub(super) fn release_exclusive_contended(&self, me: u32) {
         if !self.looks_initialised() {
-            crate::diag::misuse(
+            super::events::misuse(
                 "lwkt_reltoken",
                 self,
                 format_args!("not an initialised token (its memory was overwritten?)"),
@@ -440,7 +418,7 @@ impl Token {
 
     /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
     #[cold]
-    fn wake_sleepers(&self, everybody: bool) {
+    pub(super) fn wake_sleepers(&self, everybody: bool) {
         self.wake().fetch_add(1, Release);
         let w = self.waiters().load(Relaxed);
         let n = if everybody || w >= SHARED_WAITER {
@@ -452,176 +430,6 @@ impl Token {
         if self.handoff().load(Relaxed) != 0 {
             sys::futex_wake(self.handoff(), 1);
         }
-    }
-
-    /// Wait until the caller holds the word in `mode`. The caller holds no
-    /// token (thread.rs released them all). Spins, then sleeps on the futex.
-    #[cold]
-    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
-        for _ in 0..SPIN_ROUNDS {
-            core::hint::spin_loop();
-            if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
-                return Waited::Acquired;
-            }
-        }
-        let unit = if mode == Mode::Exclusive {
-            EXCL_WAITER
-        } else {
-            SHARED_WAITER
-        };
-        let my_handoff = if mode == Mode::Exclusive {
-            me
-        } else {
-            me | HANDOFF_SHARED
-        };
-        self.waiters().fetch_add(unit, SeqCst);
-        publish_to_releasers();
-        let mut lost = 0;
-        let mut registered = false;
-        let mut slept_ns = 0u64;
-        let mut result = Waited::Acquired;
-        loop {
-            let seen = self.wake().load(Acquire);
-            if registered {
-                let h = self.handoff().load(Acquire);
-                if h == my_handoff | HANDOFF_BUSY {
-                    // Being handed the word: the releaser's last two
-                    // stores are on their way.
-                    core::hint::spin_loop();
-                    continue;
-                }
-                if h != my_handoff {
-                    // A releaser cleared our registration: the word is
-                    // ours, unless a signal handler that interrupted this
-                    // wait took it over meanwhile (`OwnExclusive` below) and
-                    // has given it back: then wait on.
-                    if mode == Mode::Exclusive && self.exclusive_holder() != me {
-                        registered = false;
-                        continue;
-                    }
-                    self.seq().fetch_add(1, Relaxed);
-                    break;
-                }
-            }
-            let tried = self.try_acquire(mode, me);
-            if tried == Err(Busy::SelfExclusive) {
-                // Handed to a wait of this thread that the signal handler
-                // running this wait interrupted. The interrupted wait finds
-                // out when it runs again (above).
-                if registered {
-                    let _ = self
-                        .handoff()
-                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed);
-                }
-                if mode == Mode::Exclusive {
-                    self.seq().fetch_add(1, Relaxed);
-                } else {
-                    result = Waited::OwnExclusive;
-                }
-                break;
-            }
-            if tried.is_ok() {
-                if registered
-                    && self
-                        .handoff()
-                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
-                        .is_err()
-                {
-                    // Our registration is gone. Shared: handed over as
-                    // well as taken; wait for the handoff to finish, keep
-                    // one hold. Exclusive: an exclusive handoff cannot
-                    // race with our own take; the registration went with a
-                    // word handed to this thread, which the signal handler
-                    // that interrupted this wait took and gave back.
-                    if mode == Mode::Shared {
-                        while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
-                            core::hint::spin_loop();
-                        }
-                        self.release_shared();
-                    }
-                }
-                break;
-            }
-            let w = self.word().load(Relaxed);
-            if is_dead(w) {
-                result = Waited::Dead; // the caller reports the misuse
-                break;
-            }
-            // A holder that no longer exists first: marking the word below
-            // (EXCLREQ) would make the recovery's compare-and-swap miss.
-            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
-                && self.recover_dead_holder(w)
-            {
-                continue;
-            }
-            if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
-                let _ = self
-                    .word()
-                    .compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
-            }
-            if mode == Mode::Shared
-                && w == EXCLREQ
-                && (self.waiters().load(Relaxed) & 0xffff == 0 || FORKED.load(Relaxed))
-            {
-                // Reserved for an exclusive waiter that is gone (or lived
-                // in the parent of this fork child): free it.
-                let _ = self.word().compare_exchange(w, 0, Relaxed, Relaxed);
-                continue;
-            }
-            let before = sys::now_ns();
-            if registered {
-                // Woken by the handoff itself (targeted), or by a release
-                // that did not see the registration yet; that one may have
-                // gone to t_wake, hence the short timeout.
-                sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
-            } else {
-                sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
-            }
-            slept_ns += sys::now_ns().saturating_sub(before);
-            lost += 1;
-            let starving = lost >= LOST_RACES_LIMIT
-                || (lost >= LOST_RACES_BEFORE_HANDOFF && slept_ns >= HANDOFF_AFTER_NS);
-            if starving
-                && !registered
-                && self
-                    .handoff()
-                    .compare_exchange(0, my_handoff, AcqRel, Relaxed)
-                    .is_ok()
-            {
-                registered = true;
-                publish_to_releasers();
-            }
-        }
-        self.waiters().fetch_sub(unit, Relaxed);
-        result
-    }
-
-    /// The word is held by a thread that no longer exists (a fork child
-    /// sees its parent's holders; a thread vanished without exiting
-    /// normally): free it. True when something was freed.
-    #[cold]
-    fn recover_dead_holder(&self, w: u64) -> bool {
-        let pid = PROCESS_ID.load(Relaxed);
-        let stale = if w & SHARED != 0 {
-            (w & ID_MASK) as u32 != pid
-        } else {
-            let holder = (w & ID_MASK) as u32;
-            holder != 0 && !sys::thread_alive(pid, holder)
-        };
-        if stale && self.word().compare_exchange(w, 0, AcqRel, Relaxed).is_ok() {
-            let h = self.handoff().load(Relaxed);
-            if h != 0 && !sys::thread_alive(pid, h & !(HANDOFF_SHARED | HANDOFF_BUSY)) {
-                let _ = self.handoff().compare_exchange(h, 0, Relaxed, Relaxed);
-            }
-            crate::diag::warn(format_args!(
-                "{}: its holder no longer exists; recovered by {}",
-                crate::diag::Desc(self),
-                crate::diag::ThreadName
-            ));
-            self.wake_waiters();
-            return true;
-        }
-        false
     }
 
     /// Holder's thread id if held exclusively, else 0.
@@ -647,7 +455,7 @@ impl Token {
 }
 
 #[inline(always)]
-fn classify(w: u64, me: u32) -> Busy {
+pub(super) fn classify(w: u64, me: u32) -> Busy {
     if w & SHARED != 0 {
         Busy::Shared
     } else if w == me as u64 {
@@ -659,7 +467,7 @@ fn classify(w: u64, me: u32) -> Busy {
 
 /// Between the releasing store and the load of `t_waiters`.
 #[inline(always)]
-fn store_load_barrier() {
+pub(super) fn store_load_barrier() {
     if MEMBARRIER.load(Relaxed) {
         compiler_fence(SeqCst);
     } else {
@@ -669,12 +477,23 @@ fn store_load_barrier() {
 
 /// After a waiter publishes itself: make every running holder's release
 /// store visible, or make the waiter visible to its next load.
-fn publish_to_releasers() {
+pub(super) fn publish_to_releasers() {
     if MEMBARRIER.load(Relaxed) {
         sys::membarrier();
     } else {
         fence(SeqCst);
     }
+}
+
+/// The token a pointer names: one the program passed to the API, or a
+/// reference recorded from one. Safe to call by the API's contract rather
+/// than by its type: a program keeps a token valid while it uses it (SPEC
+/// section 3), and the library never frees or moves one.
+#[inline(always)]
+pub(super) fn token_at<'a>(tok: *const Token) -> &'a Token {
+    // SAFETY: the program's token outlives its use (above); only atomics
+    // and fields it never changes after init are read through it.
+    unsafe { &*tok }
 }
 
 /// How the word looks, for messages: is it something a token could hold?

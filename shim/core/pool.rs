@@ -6,13 +6,10 @@
 //! (which names pool tokens by their slot), so that neither reaches into
 //! the other. It is part of the token layer and moves there with it.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
-
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 
-use crate::token::Token;
+use super::word::Token;
 
 /// Number of pool tokens (a power of two).
 pub const LWKT_POOL_SIZE: usize = 4096;
@@ -21,7 +18,7 @@ pub const LWKT_POOL_SIZE: usize = 4096;
 struct PoolSlot(UnsafeCell<Token>);
 
 struct Pool([PoolSlot; LWKT_POOL_SIZE]);
-// SAFETY: a token's fields are only touched through atomics (token.rs),
+// SAFETY: a token's fields are only touched through atomics (word.rs),
 // or read for its description, which a pool token never changes.
 unsafe impl Sync for Pool {}
 

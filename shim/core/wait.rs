@@ -1,0 +1,184 @@
+//! Waiting for a lock word: spin, then sleep on the futex, with the
+//! handoff that bounds how often a waiter can be bypassed (SPEC S7),
+//! and recovery of words whose holder no longer exists.
+
+use core::sync::atomic::Ordering::*;
+
+use super::word::*;
+use crate::sys;
+
+impl Token {
+    /// Wait until the caller holds the word in `mode`. The caller holds no
+    /// token (`acquire`, `block` released them all). Spins, then sleeps on the futex.
+    ///
+    /// Long, and kept whole: the spin, the registration for a handoff, the
+    /// `t_wake` read before the last look and the sleep are one protocol
+    /// with `release_exclusive_contended`, read best in one place.
+    #[cold]
+    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
+        for _ in 0..SPIN_ROUNDS {
+            core::hint::spin_loop();
+            if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
+                return Waited::Acquired;
+            }
+        }
+        let unit = if mode == Mode::Exclusive {
+            EXCL_WAITER
+        } else {
+            SHARED_WAITER
+        };
+        let my_handoff = if mode == Mode::Exclusive {
+            me
+        } else {
+            me | HANDOFF_SHARED
+        };
+        self.waiters().fetch_add(unit, SeqCst);
+        publish_to_releasers();
+        let mut lost = 0;
+        let mut registered = false;
+        let mut slept_ns = 0u64;
+        let mut result = Waited::Acquired;
+        loop {
+            let seen = self.wake().load(Acquire);
+            if registered {
+                let h = self.handoff().load(Acquire);
+                if h == my_handoff | HANDOFF_BUSY {
+                    // Being handed the word: the releaser's last two
+                    // stores are on their way.
+                    core::hint::spin_loop();
+                    continue;
+                }
+                if h != my_handoff {
+                    // A releaser cleared our registration: the word is
+                    // ours, unless a signal handler that interrupted this
+                    // wait took it over meanwhile (`OwnExclusive` below) and
+                    // has given it back: then wait on.
+                    if mode == Mode::Exclusive && self.exclusive_holder() != me {
+                        registered = false;
+                        continue;
+                    }
+                    self.seq().fetch_add(1, Relaxed);
+                    break;
+                }
+            }
+            let tried = self.try_acquire(mode, me);
+            if tried == Err(Busy::SelfExclusive) {
+                // Handed to a wait of this thread that the signal handler
+                // running this wait interrupted. The interrupted wait finds
+                // out when it runs again (above).
+                if registered {
+                    let _ = self
+                        .handoff()
+                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed);
+                }
+                if mode == Mode::Exclusive {
+                    self.seq().fetch_add(1, Relaxed);
+                } else {
+                    result = Waited::OwnExclusive;
+                }
+                break;
+            }
+            if tried.is_ok() {
+                if registered
+                    && self
+                        .handoff()
+                        .compare_exchange(my_handoff, 0, AcqRel, Relaxed)
+                        .is_err()
+                {
+                    // Our registration is gone. Shared: handed over as
+                    // well as taken; wait for the handoff to finish, keep
+                    // one hold. Exclusive: an exclusive handoff cannot
+                    // race with our own take; the registration went with a
+                    // word handed to this thread, which the signal handler
+                    // that interrupted this wait took and gave back.
+                    if mode == Mode::Shared {
+                        while self.handoff().load(Acquire) == my_handoff | HANDOFF_BUSY {
+                            core::hint::spin_loop();
+                        }
+                        self.release_shared();
+                    }
+                }
+                break;
+            }
+            let w = self.word().load(Relaxed);
+            if is_dead(w) {
+                result = Waited::Dead; // the caller reports the misuse
+                break;
+            }
+            // A holder that no longer exists first: marking the word below
+            // (EXCLREQ) would make the recovery's compare-and-swap miss.
+            if (FORKED.load(Relaxed) || slept_ns >= DEAD_HOLDER_RECHECK_NS)
+                && self.recover_dead_holder(w)
+            {
+                continue;
+            }
+            if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
+                let _ = self
+                    .word()
+                    .compare_exchange(w, w | EXCLREQ, Relaxed, Relaxed);
+            }
+            if mode == Mode::Shared
+                && w == EXCLREQ
+                && (self.waiters().load(Relaxed) & 0xffff == 0 || FORKED.load(Relaxed))
+            {
+                // Reserved for an exclusive waiter that is gone (or lived
+                // in the parent of this fork child): free it.
+                let _ = self.word().compare_exchange(w, 0, Relaxed, Relaxed);
+                continue;
+            }
+            let before = sys::now_ns();
+            if registered {
+                // Woken by the handoff itself (targeted), or by a release
+                // that did not see the registration yet; that one may have
+                // gone to t_wake, hence the short timeout.
+                sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
+            } else {
+                sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+            }
+            slept_ns += sys::now_ns().saturating_sub(before);
+            lost += 1;
+            let starving = lost >= LOST_RACES_LIMIT
+                || (lost >= LOST_RACES_BEFORE_HANDOFF && slept_ns >= HANDOFF_AFTER_NS);
+            if starving
+                && !registered
+                && self
+                    .handoff()
+                    .compare_exchange(0, my_handoff, AcqRel, Relaxed)
+                    .is_ok()
+            {
+                registered = true;
+                publish_to_releasers();
+            }
+        }
+        self.waiters().fetch_sub(unit, Relaxed);
+        result
+    }
+
+    /// The word is held by a thread that no longer exists (a fork child
+    /// sees its parent's holders; a thread vanished without exiting
+    /// normally): free it. True when something was freed.
+    #[cold]
+    pub(super) fn recover_dead_holder(&self, w: u64) -> bool {
+        let pid = PROCESS_ID.load(Relaxed);
+        let stale = if w & SHARED != 0 {
+            (w & ID_MASK) as u32 != pid
+        } else {
+            let holder = (w & ID_MASK) as u32;
+            holder != 0 && !sys::thread_alive(pid, holder)
+        };
+        if stale && self.word().compare_exchange(w, 0, AcqRel, Relaxed).is_ok() {
+            let h = self.handoff().load(Relaxed);
+            if h != 0 && !sys::thread_alive(pid, h & !(HANDOFF_SHARED | HANDOFF_BUSY)) {
+                let _ = self.handoff().compare_exchange(h, 0, Relaxed, Relaxed);
+            }
+            super::events::warn(format_args!(
+                "{}: its holder no longer exists; recovered by {}",
+                super::events::Desc(self),
+                super::events::ThreadName
+            ));
+            self.wake_waiters();
+            return true;
+        }
+        false
+    }
+}
