@@ -53,7 +53,7 @@ pub use lost::{lwkt_lost_since, lwkt_mark, lwkt_token_lost_since};
 pub use pool::{lwkt_getpooltoken, lwkt_relpooltoken, lwkt_token_pool_lookup};
 pub use version::{lwkt_version, LWKT_VERSION_MAJOR, LWKT_VERSION_MINOR, LWKT_VERSION_PATCH};
 
-/// token(9)'s handle type (`struct lwkt_token` is defined in token.rs).
+/// token(9)'s handle type (`struct lwkt_token` is defined in shim/core/word.rs).
 pub type lwkt_token_t = *mut Token;
 
 /// A point in the calling thread's history, for `lwkt_lost_since`.

@@ -11,7 +11,7 @@ use crate::sys;
 /// belong to the library: use the functions below.
 #[repr(C)]
 pub struct Token {
-    /// Ownership state (see shim/token.rs). Zero when free.
+    /// Ownership state (see shim/core/word.rs). Zero when free.
     pub t_word: u64,
     /// Threads preparing to sleep or asleep on this token (exclusive waiters
     /// in the low 16 bits, shared waiters in the high 16 bits).
