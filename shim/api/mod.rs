@@ -79,17 +79,7 @@ pub unsafe extern "C" fn lwkt_token_init(tok: lwkt_token_t, desc: *const c_char)
     let tok = checked("lwkt_token_init", tok) as *mut Token;
     // SAFETY: not NULL (checked), and the caller gives us the memory; a
     // plain write, because nobody may be using it as a token now.
-    unsafe {
-        tok.write(Token {
-            t_word: 0,
-            t_waiters: 0,
-            t_wake: 0,
-            t_handoff: 0,
-            t_reserved: 0,
-            t_seq: 0,
-            t_desc: desc,
-        })
-    };
+    unsafe { tok.write(Token::free(desc)) };
 }
 
 /// Retire `tok`. It must not be held; any later use aborts with a message

@@ -24,15 +24,7 @@ unsafe impl Sync for Pool {}
 
 // The array initializer: every slot gets its own copy of this free token.
 #[allow(clippy::declare_interior_mutable_const)]
-const FREE_SLOT: PoolSlot = PoolSlot(UnsafeCell::new(Token {
-    t_word: 0,
-    t_waiters: 0,
-    t_wake: 0,
-    t_handoff: 0,
-    t_reserved: 0,
-    t_seq: 0,
-    t_desc: core::ptr::null(),
-}));
+const FREE_SLOT: PoolSlot = PoolSlot(UnsafeCell::new(Token::free(core::ptr::null())));
 static POOL: Pool = Pool([FREE_SLOT; LWKT_POOL_SIZE]);
 
 /// The pool token that guards the object at `ptr` (the same token for the

@@ -106,6 +106,20 @@ pub enum Busy {
 }
 
 impl Token {
+    /// A free token described by `desc` (NULL: unnamed), as
+    /// `lwkt_token_init` leaves one and as the pool's slots start.
+    pub const fn free(desc: *const c_char) -> Token {
+        Token {
+            t_word: 0,
+            t_waiters: 0,
+            t_wake: 0,
+            t_handoff: 0,
+            t_reserved: 0,
+            t_seq: 0,
+            t_desc: desc,
+        }
+    }
+
     #[inline(always)]
     pub fn word(&self) -> &AtomicU64 {
         // SAFETY: same size and alignment; the C side never touches the
