@@ -3,8 +3,8 @@
 //! - The header: cbindgen makes `lwkt.h` from the C API's sources, into
 //!   OUT_DIR only. The committed `include/lwkt.h` is checked against it by
 //!   the test `header_is_fresh`, which says how to refresh it.
-//! - How the shared object is linked (SONAME, `-z nodelete`), and the
-//!   SONAME link in the build directory (`shared_object_link_args`).
+//! - How the shared object is linked (SONAME, `-z nodelete`:
+//!   `shared_object_link_args`).
 //! - The C compilers the test drivers use (found here, where cargo's view
 //!   of the target and of `CC`/`CXX` is; nothing is compiled here: the
 //!   drivers in c-tests/ compile their C programs themselves).
@@ -27,7 +27,7 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     generate_header(&root, &out);
-    shared_object_link_args(&out);
+    shared_object_link_args();
     c_compilers_for_tests();
 }
 
@@ -56,30 +56,15 @@ fn generate_header(root: &Path, out: &Path) {
 ///   know that a thread-exit destructor and the SIGSYS handler still point
 ///   into it.
 ///
-/// Programs linked with `-llwkt` ask for `liblwkt.so.MAJOR` at run time, so
-/// the build directory gets that name too (a symlink to the library cargo
-/// is about to link, dangling until then), as an installed prefix has it.
-/// This is the one thing written outside OUT_DIR, on purpose: the README's
-/// `cc … -Ltarget/release -llwkt -Wl,-rpath,$PWD/target/release` line runs
-/// after a plain `cargo build --release`, and only this script runs then.
-/// (The test `the_readme_commands_build_and_run_every_example` proves it.)
-fn shared_object_link_args(out: &Path) {
+/// Programs linked with `-llwkt` ask for `liblwkt.so.MAJOR` at run time;
+/// that name in the build directory is made by whoever builds the library
+/// there for programs (`lwkt-run` under `cargo run`, the test drivers), not
+/// here: a build script writes only into OUT_DIR.
+fn shared_object_link_args() {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
     let soname = format!("liblwkt.so.{major}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
-    // OUT_DIR is <target>/<profile>/build/lwkt-<hash>/out.
-    let in_build_dir = out.ancestors().nth(2).and_then(|b| b.file_name()) == Some("build".as_ref());
-    if let (true, Some(profile_dir)) = (in_build_dir, out.ancestors().nth(3)) {
-        let link = profile_dir.join(&soname);
-        if std::fs::read_link(&link).ok().as_deref() != Some(Path::new("liblwkt.so")) {
-            let tmp = profile_dir.join(format!("{soname}.tmp{}", std::process::id()));
-            let _ = std::fs::remove_file(&tmp);
-            if std::os::unix::fs::symlink("liblwkt.so", &tmp).is_ok() {
-                let _ = std::fs::rename(&tmp, &link);
-            }
-        }
-    }
 }
 
 /// The C and C++ compilers for this target (cc's choice: `CC`, `CXX`,

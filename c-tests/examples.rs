@@ -399,8 +399,9 @@ fn plugin_counts_right_from_several_threads_of_a_host_without_lwkt() {
 // The command lines the documentation gives
 // ---------------------------------------------------------------------------
 
-/// A directory that looks like the repository root after `cargo build
-/// --release` (include/, examples/, target/release/liblwkt.so, links to
+/// A directory that looks like the repository root after `cargo run
+/// --release` (include/, examples/, target/release/liblwkt.so and its
+/// SONAME link, links to
 /// the real ones), with a `cc` that is the test's C compiler first in PATH.
 struct Scratch(PathBuf);
 

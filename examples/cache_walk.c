@@ -24,7 +24,7 @@
  * The backend changes the cache only while the walker waits for it, so the
  * number of restarts is known in advance and checked too: no timing.
  *
- * Build and run from the repository root, after `cargo build --release`:
+ * Build and run from the repository root, after `cargo run --release`:
  *   cc -Iinclude examples/cache_walk.c -Ltarget/release -llwkt \
  *      -Wl,-rpath,$PWD/target/release -pthread -o cache_walk && ./cache_walk
  */

@@ -8,7 +8,7 @@
  * tells main that another thread held list_token meanwhile, so main starts
  * again from the head instead of trusting its old position.
  *
- * Build and run from the repository root, after `cargo build --release`:
+ * Build and run from the repository root, after `cargo run --release`:
  *   cc -Iinclude examples/list_walk.c -Ltarget/release -llwkt \
  *      -Wl,-rpath,$PWD/target/release -pthread -o list_walk && ./list_walk
  */

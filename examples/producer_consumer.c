@@ -22,7 +22,7 @@
  * The exit status checks that every item produced was consumed exactly
  * once; a watchdog turns a hang into a message and exit status 1.
  *
- * Build and run from the repository root, after `cargo build --release`:
+ * Build and run from the repository root, after `cargo run --release`:
  *   cc -Iinclude examples/producer_consumer.c -Ltarget/release -llwkt \
  *      -Wl,-rpath,$PWD/target/release -pthread -o producer_consumer \
  *      && ./producer_consumer

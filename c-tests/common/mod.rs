@@ -41,8 +41,27 @@ pub fn lib_dir() -> &'static Path {
             "{} has no liblwkt.so after cargo build --lib",
             dir.display()
         );
+        link_soname(&dir);
         dir
     })
+}
+
+/// The library's SONAME, which programs linked with -llwkt ask for.
+pub const SONAME: &str = concat!("liblwkt.so.", env!("CARGO_PKG_VERSION_MAJOR"));
+
+/// Give the library its SONAME in `dir` too (a symlink), so that programs
+/// the tests link there find it at run time, as in an installed prefix.
+fn link_soname(dir: &Path) {
+    let link = dir.join(SONAME);
+    if std::fs::read_link(&link).ok().as_deref() == Some(Path::new("liblwkt.so")) {
+        return;
+    }
+    // Made under another name and renamed: concurrent test processes never
+    // see a half-made link.
+    let tmp = dir.join(format!("{SONAME}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink("liblwkt.so", &tmp).unwrap();
+    std::fs::rename(&tmp, &link).unwrap();
 }
 
 /// target/<profile>/liblwkt.so (see `lib_dir`).

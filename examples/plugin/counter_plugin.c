@@ -21,7 +21,7 @@
  * catch-all off (LWKT_CATCHALL=0) the plugin stays correct: table_token is
  * then simply kept across the sleep, and no counter is made twice.
  *
- * Build from the repository root, after `cargo build --release`:
+ * Build from the repository root, after `cargo run --release`:
  *   cc -shared -fPIC -Iinclude examples/plugin/counter_plugin.c \
  *      -Ltarget/release -llwkt -Wl,-rpath,$PWD/target/release -o libcounter.so
  * and see host.c to run it.

@@ -70,7 +70,25 @@ fn build_library_under_cargo_run(exe: &Path) -> Result<(), String> {
             "cargo build --lib failed ({status}): liblwkt.so not built"
         ));
     }
+    link_soname(profile_dir);
     Ok(())
+}
+
+/// Programs linked in the build tree with `-Ltarget/<profile> -llwkt` ask
+/// for the library by its SONAME at run time: give it that name there too,
+/// as an installed prefix has it (the README's build line relies on it).
+fn link_soname(profile_dir: &Path) {
+    let link = profile_dir.join(SONAME);
+    if std::fs::read_link(&link).ok().as_deref() == Some(Path::new("liblwkt.so")) {
+        return;
+    }
+    // Made under another name and renamed: a concurrent run never sees a
+    // half-made link.
+    let tmp = profile_dir.join(format!("{SONAME}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink("liblwkt.so", &tmp).is_ok() {
+        let _ = std::fs::rename(&tmp, &link);
+    }
 }
 
 /// The liblwkt.so to preload: `LWKT_LIB`, or the first of
