@@ -35,33 +35,13 @@ core::arch::global_asm!(
 /// Address of the calling thread's selector byte.
 #[inline(always)]
 pub(super) fn selector_slot() -> *mut u8 {
-    let slot: *mut u8;
-    // SAFETY: reads the GOT entry of a TLS symbol and the thread pointer.
-    unsafe {
-        core::arch::asm!(
-            "mov {s}, qword ptr [rip + lwkt_thread_selector@GOTTPOFF]",
-            "add {s}, qword ptr fs:[0]",
-            s = out(reg) slot,
-            options(pure, readonly, nostack),
-        );
-    }
-    slot
+    crate::sys::tls_address!("lwkt_thread_selector")
 }
 
 /// Address of the calling thread's `lwkt_thread_state_ptr`.
 #[inline(always)]
 pub(super) fn state_slot() -> *mut *mut ThreadState {
-    let slot: *mut *mut ThreadState;
-    // SAFETY: reads the GOT entry of a TLS symbol and the thread pointer.
-    unsafe {
-        core::arch::asm!(
-            "mov {s}, qword ptr [rip + lwkt_thread_state_ptr@GOTTPOFF]",
-            "add {s}, qword ptr fs:[0]",
-            s = out(reg) slot,
-            options(pure, readonly, nostack),
-        );
-    }
-    slot
+    crate::sys::tls_address!("lwkt_thread_state_ptr").cast()
 }
 
 /// The calling thread's state. Only this thread touches it (and signal

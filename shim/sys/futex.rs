@@ -19,32 +19,33 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
     };
     // SAFETY: the kernel reads the word (a live atomic) and, if given, the
     // timespec on this stack; it writes nothing.
-    unsafe {
-        syscall6(
-            libc::SYS_futex,
-            word as *const AtomicU32 as usize,
-            (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
-            expected as usize,
-            tsp,
-            0,
-            0,
-        );
-    }
+    unsafe { futex(word, libc::FUTEX_WAIT, expected, tsp) };
 }
 
 /// Wake up to `count` threads sleeping on `word`.
 pub fn futex_wake(word: &AtomicU32, count: u32) {
     // SAFETY: FUTEX_WAKE only uses the word's address as a key.
+    unsafe { futex(word, libc::FUTEX_WAKE, count, 0) };
+}
+
+/// `futex(word, op | FUTEX_PRIVATE_FLAG, val, timeout)`.
+///
+/// # Safety
+///
+/// `timeout` is 0 or the address of a `timespec` valid for the call, as
+/// `op` requires.
+unsafe fn futex(word: &AtomicU32, op: libc::c_int, val: u32, timeout: usize) -> isize {
+    // SAFETY: the word is a live atomic; the caller vouches for `timeout`.
     unsafe {
         syscall6(
             libc::SYS_futex,
             word as *const AtomicU32 as usize,
-            (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
-            count as usize,
+            (op | libc::FUTEX_PRIVATE_FLAG) as usize,
+            val as usize,
+            timeout,
             0,
             0,
-            0,
-        );
+        )
     }
 }
 

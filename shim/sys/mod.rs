@@ -47,3 +47,25 @@ pub use process::{abort, getpid, gettid, thread_alive, write_stderr};
 pub use syscall::{errno, set_errno};
 pub use syscall::{syscall3, syscall6};
 pub use time::now_ns;
+
+/// The address of this thread's copy of the static-TLS symbol `$sym`
+/// (initial-exec: a GOT load and the thread pointer; no call, no
+/// allocation), as `*mut u8`. The library's TLS symbols are defined in
+/// `core/tls.rs` and the catch-all's state.
+macro_rules! tls_address {
+    ($sym:literal) => {{
+        let slot: *mut u8;
+        // SAFETY: reads the GOT entry of a TLS symbol and the thread
+        // pointer; writes only `slot`.
+        unsafe {
+            core::arch::asm!(
+                concat!("mov {s}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                "add {s}, qword ptr fs:[0]",
+                s = out(reg) slot,
+                options(pure, readonly, nostack),
+            );
+        }
+        slot
+    }};
+}
+pub(crate) use tls_address;

@@ -36,29 +36,10 @@ pub(super) const VBLOCK: u8 = 8;
 /// again at the thread's next hooked call.
 pub(super) const LOOK_AGAIN: u8 = 16;
 
-/// The address of this thread's copy of the initial-exec TLS symbol
-/// `$sym` (static TLS: no allocation, usable in a handler).
-macro_rules! tls_address {
-    ($sym:literal) => {{
-        let slot: *mut u8;
-        // SAFETY: reads the GOT entry of a TLS symbol and the thread
-        // pointer; writes only `slot`.
-        unsafe {
-            core::arch::asm!(
-                concat!("mov {s}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
-                "add {s}, qword ptr fs:[0]",
-                s = out(reg) slot,
-                options(pure, readonly, nostack),
-            );
-        }
-        slot
-    }};
-}
-
 /// This thread's block.
 #[inline(always)]
 fn thread_slot() -> *mut u8 {
-    tls_address!("lwkt_catchall_thread")
+    crate::sys::tls_address!("lwkt_catchall_thread")
 }
 
 /// The flags, changed with single instructions (a handler may interrupt).
@@ -90,7 +71,7 @@ pub(super) fn own_thread() -> bool {
 /// This thread's selector byte (core/tls.rs).
 #[inline(always)]
 pub(super) fn selector() -> *mut u8 {
-    tls_address!("lwkt_thread_selector")
+    crate::sys::tls_address!("lwkt_thread_selector")
 }
 
 /// Has this thread used tokens (where the catch-all can run)?
