@@ -272,6 +272,8 @@ fn write_json(out: &mut Buf, t: &Table, order: &[u16]) -> core::fmt::Result {
     )
 }
 
+/// One token's JSON object. Long only because it spells out every field
+/// of the report's JSON format in order, one `write!` a group.
 fn write_json_row(out: &mut Buf, e: &Entry) -> core::fmt::Result {
     let tok = e.key.load(Relaxed) as *const Token;
     write!(
