@@ -1,7 +1,7 @@
 //! Vectored I/O arithmetic: how many bytes an iovec array asks for, and a
 //! byte range of it as a few vectors that point into the caller's own
 //! array. Kept apart from the hooks (which unit tests leave out) so that
-//! `shim/tests.rs` can check it.
+//! `shim/tests/interpose_parts.rs` can check it.
 
 /// The most bytes one read or write moves (Linux's `MAX_RW_COUNT`: `INT_MAX`
 /// rounded down to a page); the kernel cuts a longer request there.
