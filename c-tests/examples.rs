@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{lib_dir, CC, MANIFEST_DIR};
+use common::{lib_dir, Outcome, CC, MANIFEST_DIR};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,38 +148,11 @@ fn broken_example(rel: &str, name: &str, edits: &[(&str, &str)]) -> PathBuf {
 // Running
 // ---------------------------------------------------------------------------
 
-struct Outcome {
-    what: String,
-    run: common::Captured,
-}
-
-impl std::ops::Deref for Outcome {
-    type Target = common::Captured;
-    fn deref(&self) -> &common::Captured {
-        &self.run
-    }
-}
-
+/// The rest of a run's judgement is `common::Outcome`'s.
 impl Outcome {
-    fn describe(&self) -> String {
-        format!("{}: {}", self.what, self.run.report(RUN_TIMEOUT))
-    }
-
-    fn code(&self) -> Option<i32> {
-        if self.timed_out {
-            None
-        } else {
-            self.status.code()
-        }
-    }
-
     /// Exit status 0, and stdout contains every one of `expected`.
     fn assert_ok_saying(&self, expected: &[&str]) -> &Self {
-        assert!(
-            self.code() == Some(0),
-            "expected success: {}",
-            self.describe()
-        );
+        self.assert_ok();
         for e in expected {
             assert!(
                 self.stdout.contains(e),
@@ -195,19 +168,10 @@ impl Outcome {
 /// then `env` set.
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let mut cmd = Command::new(exe);
-    cmd.args(args).env_remove("LD_PRELOAD");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LWKT_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.args(args);
+    common::without_inherited_lwkt(&mut cmd).envs(env.iter().copied());
     let what = format!("{cmd:?}");
-    common::no_core_files(&mut cmd);
-    let run = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
-    Outcome { what, run }
+    common::run_named(cmd, what, RUN_TIMEOUT)
 }
 
 // ---------------------------------------------------------------------------
@@ -431,16 +395,10 @@ impl Scratch {
             .current_dir(&self.0)
             .env("PATH", path)
             // Like a shell started in the directory (the commands use $PWD).
-            .env("PWD", &self.0)
-            .env_remove("LD_PRELOAD");
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("LWKT_") {
-                cmd.env_remove(k);
-            }
-        }
+            .env("PWD", &self.0);
+        common::without_inherited_lwkt(&mut cmd);
         let what = format!("sh -c {script:?} in {}", self.0.display());
-        let run = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
-        Outcome { what, run }
+        common::run_named(cmd, what, RUN_TIMEOUT)
     }
 }
 

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{lib_dir, lib_path, CC, MANIFEST_DIR};
+use common::{lib_dir, lib_path, Outcome, CC, MANIFEST_DIR};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -108,42 +108,8 @@ impl Drop for TempDir {
 // Running
 // ---------------------------------------------------------------------------
 
-struct Outcome {
-    what: String,
-    run: common::Captured,
-}
-
-/// `out.stdout`, `out.status` and the rest are those of the run.
-impl std::ops::Deref for Outcome {
-    type Target = common::Captured;
-    fn deref(&self) -> &common::Captured {
-        &self.run
-    }
-}
-
+/// The rest of a run's judgement is `common::Outcome`'s.
 impl Outcome {
-    fn describe(&self) -> String {
-        format!("{}: {}", self.what, self.run.report(RUN_TIMEOUT))
-    }
-
-    fn code(&self) -> Option<i32> {
-        if self.timed_out {
-            None
-        } else {
-            self.status.code()
-        }
-    }
-
-    /// It exited with status 0.
-    fn assert_ok(&self) -> &Self {
-        assert!(
-            self.code() == Some(0),
-            "expected success: {}",
-            self.describe()
-        );
-        self
-    }
-
     /// It was stopped by SIGABRT (a misuse report).
     fn assert_aborted(&self) -> &Self {
         assert!(
@@ -159,25 +125,16 @@ impl Outcome {
 /// then `env` set.
 fn command(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(exe);
-    c.args(args).env_remove("LD_PRELOAD");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LWKT_") {
-            c.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    c.args(args);
+    common::without_inherited_lwkt(&mut c).envs(env.iter().copied());
     c
 }
 
-/// Run `cmd` in its own process group with a deadline, capturing output.
-fn run(mut cmd: Command) -> Outcome {
+/// Run `cmd` in its own process group with a deadline, capturing output
+/// (no core files from the aborts).
+fn run(cmd: Command) -> Outcome {
     let what = format!("{cmd:?}");
-    // No core files from the aborts.
-    common::no_core_files(&mut cmd);
-    let run = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
-    Outcome { what, run }
+    common::run_named(cmd, what, RUN_TIMEOUT)
 }
 
 /// Run c-tests/observe/<name> with `args` and `env`.

@@ -230,3 +230,65 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Durat
         timed_out,
     }
 }
+
+/// A child's run, named by the command that made it (for messages).
+pub struct Outcome {
+    pub what: String,
+    pub run: Captured,
+    /// The deadline it ran under (said in messages when it was killed).
+    pub timeout: Duration,
+}
+
+/// `out.stdout`, `out.status` and the rest are those of the run.
+impl std::ops::Deref for Outcome {
+    type Target = Captured;
+    fn deref(&self) -> &Captured {
+        &self.run
+    }
+}
+
+impl Outcome {
+    /// The command, how it ended, and its output.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.what, self.run.report(self.timeout))
+    }
+
+    /// Its exit status, or None when it was killed after the deadline.
+    pub fn code(&self) -> Option<i32> {
+        if self.timed_out {
+            None
+        } else {
+            self.status.code()
+        }
+    }
+
+    /// It exited with status 0.
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.code() == Some(0),
+            "expected success: {}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// Keep the test's own `LD_PRELOAD` and `LWKT_` variables from `cmd`: each
+/// test sets the ones it means.
+pub fn without_inherited_lwkt(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("LD_PRELOAD");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LWKT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Run `cmd` (named `what` in messages) in its own process group, without
+/// core files, killed after `timeout`, capturing its output.
+pub fn run_named(mut cmd: Command, what: String, timeout: Duration) -> Outcome {
+    no_core_files(&mut cmd);
+    let run = run_with_timeout(cmd, None, timeout);
+    Outcome { what, run, timeout }
+}
