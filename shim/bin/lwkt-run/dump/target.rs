@@ -46,7 +46,17 @@ impl Target {
             Err(e) => return Err(Error::Other(format!("cannot read /proc/{pid}/maps: {e}"))),
         };
         if maps.is_empty() {
-            // A zombie, or a kernel thread: nothing mapped.
+            // An exiting process (a zombie) or a kernel thread: nothing
+            // mapped.
+            let t = Target {
+                pid,
+                comm: comm.clone(),
+                library: String::new(),
+                registry: 0,
+            };
+            if !t.alive() {
+                return Err(Error::Exited(pid));
+            }
             return Err(Error::NoLibrary(pid, comm));
         }
         let mut objects = mapped_objects(&maps);
