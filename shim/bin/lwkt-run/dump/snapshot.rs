@@ -11,7 +11,7 @@
 //! whose thread is gone, is a thread that exited: it is skipped.
 
 use super::abi::*;
-use super::target::{ReadFail, Target};
+use super::target::{Memory, ReadFail, Target};
 use super::Error;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
@@ -330,7 +330,7 @@ fn read_token(t: &Target, tok: u64) -> Result<Token, Error> {
     })
 }
 
-fn read_state(t: &Target, l: &Layout, addr: u64) -> Result<Outcome, Error> {
+fn read_state(t: &impl Memory, l: &Layout, addr: u64) -> Result<Outcome, Error> {
     let gen_at = addr + (l.record + offset_of!(ThreadRecord, gen)) as u64;
     for _ in 0..RETRIES {
         let copy = |at: u64, len: usize| match t.read(at, len) {
@@ -384,7 +384,7 @@ fn same_stack(l: &Layout, a: &[u8], b: &[u8]) -> bool {
 /// A consistent copy as holds, released holds, wait and block; None when
 /// it caught the thread between two steps (a reference being filled, a
 /// word not taken yet or already given back): read it again.
-fn decode(t: &Target, l: &Layout, s: &[u8]) -> Result<Option<Raw>, Error> {
+fn decode(t: &impl Memory, l: &Layout, s: &[u8]) -> Result<Option<Raw>, Error> {
     let tid = u32_at(s, l.tid);
     let depth = u32_at(s, l.depth) as usize;
     let below = u32_at(s, l.released_below) as usize;
@@ -467,4 +467,163 @@ fn decode(t: &Target, l: &Layout, s: &[u8]) -> Result<Option<Raw>, Error> {
         wait,
         block,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reading rules on memory that changes on purpose: a copy that
+    //! is torn, taken during a write, or of a retired state is never
+    //! shown.
+
+    use super::*;
+    use std::cell::Cell;
+
+    const STATE: u64 = 0x10_000;
+    const TOK: u64 = 0x90_000;
+    const TID: u32 = 77;
+
+    fn layout() -> Layout {
+        Layout {
+            state_size: 512,
+            tid: 0,
+            depth: 4,
+            released_below: 8,
+            refs: 16,
+            acquired_ns: 160,
+            record: 256,
+            max_refs: 8,
+            ref_size: 16,
+            ref_tok: 0,
+            ref_flags: 8,
+            f_ref: 16,
+            f_primary: 2,
+            f_word_excl: 4,
+            f_counted: 8,
+        }
+    }
+
+    /// A thread state holding `n` references to TOK, the first the
+    /// exclusive primary; `gen` its record's counter.
+    fn state(n: u32, gen: u64, magic: u64) -> Vec<u8> {
+        let l = layout();
+        let mut s = vec![0u8; l.state_size];
+        s[l.tid..l.tid + 4].copy_from_slice(&TID.to_le_bytes());
+        s[l.depth..l.depth + 4].copy_from_slice(&n.to_le_bytes());
+        for i in 0..n as usize {
+            let r = l.refs + i * l.ref_size;
+            let flags = if i == 0 { 16 | 2 | 4 } else { 16 };
+            s[r..r + 8].copy_from_slice(&TOK.to_le_bytes());
+            s[r + 8..r + 12].copy_from_slice(&(flags as u32).to_le_bytes());
+        }
+        let rec = l.record;
+        s[rec..rec + 8].copy_from_slice(&magic.to_le_bytes());
+        let g = rec + offset_of!(ThreadRecord, gen);
+        s[g..g + 8].copy_from_slice(&gen.to_le_bytes());
+        s
+    }
+
+    /// Memory whose thread state is `copy(n)` at the n-th copy of it,
+    /// and whose token word is `word`.
+    struct Changing<F: Fn(usize) -> Option<Vec<u8>>> {
+        copy: F,
+        copies: Cell<usize>,
+        word: u64,
+    }
+
+    impl<F: Fn(usize) -> Option<Vec<u8>>> Memory for Changing<F> {
+        fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReadFail> {
+            if addr == TOK {
+                return Ok(self.word.to_le_bytes()[..len].to_vec());
+            }
+            let n = self.copies.get();
+            self.copies.set(n + 1);
+            let s = (self.copy)(n).ok_or(ReadFail::Unmapped)?;
+            let at = (addr - STATE) as usize;
+            Ok(s[at..at + len].to_vec())
+        }
+    }
+
+    fn outcome(copy: impl Fn(usize) -> Option<Vec<u8>>, word: u64) -> Outcome {
+        let m = Changing {
+            copy,
+            copies: Cell::new(0),
+            word,
+        };
+        match read_state(&m, &layout(), STATE) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_still_state_is_read() {
+        match outcome(|_| Some(state(2, 0, RECORD_MAGIC)), TID as u64) {
+            Outcome::Read(raw) => {
+                assert_eq!(raw.tid, TID);
+                assert_eq!(raw.holds.len(), 1);
+                assert_eq!((raw.holds[0].tok, raw.holds[0].refs), (TOK, 2));
+                assert!(raw.holds[0].exclusive);
+                assert!(raw.wait.is_none() && raw.block.is_none());
+            }
+            _ => panic!("a still state was not read"),
+        }
+    }
+
+    #[test]
+    fn copies_that_disagree_are_never_shown() {
+        // Each copy of the state differs from the one before: a torn read
+        // every time.
+        let o = outcome(
+            |n| Some(state(1 + (n % 2) as u32, 0, RECORD_MAGIC)),
+            TID as u64,
+        );
+        assert!(matches!(o, Outcome::Busy));
+    }
+
+    #[test]
+    fn copies_during_a_write_are_read_again() {
+        // A write in progress for the first 40 copies, then none.
+        let o = outcome(
+            |n| Some(state(1, if n < 40 { 1 } else { GEN_ONE }, RECORD_MAGIC)),
+            TID as u64,
+        );
+        assert!(matches!(o, Outcome::Read(_)));
+        // Always writing: never shown.
+        let o = outcome(|_| Some(state(1, 1, RECORD_MAGIC)), TID as u64);
+        assert!(matches!(o, Outcome::Busy));
+        // A write finished between the copies (the counter moved on).
+        let o = outcome(
+            |n| Some(state(1, n as u64 * GEN_ONE, RECORD_MAGIC)),
+            TID as u64,
+        );
+        assert!(matches!(o, Outcome::Busy));
+    }
+
+    #[test]
+    fn a_retired_or_unmapped_state_is_a_thread_gone() {
+        assert!(matches!(
+            outcome(|_| Some(state(1, 0, 0)), TID as u64),
+            Outcome::Gone
+        ));
+        assert!(matches!(outcome(|_| None, TID as u64), Outcome::Gone));
+    }
+
+    #[test]
+    fn an_exclusive_hold_the_word_does_not_confirm_is_not_shown() {
+        // The reference is recorded, the word is somebody else's: the
+        // thread is between two steps of taking it.
+        let o = outcome(|_| Some(state(1, 0, RECORD_MAGIC)), 12345);
+        assert!(matches!(o, Outcome::Busy));
+    }
+
+    #[test]
+    fn a_reference_being_filled_is_not_shown() {
+        let mut s = state(2, 0, RECORD_MAGIC);
+        let l = layout();
+        // The second slot claimed (depth 2), its flags not written yet.
+        let f = l.refs + l.ref_size + l.ref_flags;
+        s[f..f + 4].copy_from_slice(&0u32.to_le_bytes());
+        let o = outcome(move |_| Some(s.clone()), TID as u64);
+        assert!(matches!(o, Outcome::Busy));
+    }
 }

@@ -27,6 +27,19 @@ pub enum ReadFail {
     Fatal(Error),
 }
 
+/// Another process's memory, as the snapshot reads it (a trait so that
+/// the reading rules can be tested on memory that changes on purpose).
+pub trait Memory {
+    /// Copy `len` bytes at `addr`.
+    fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReadFail>;
+}
+
+impl Memory for Target {
+    fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ReadFail> {
+        Target::read(self, addr, len)
+    }
+}
+
 impl Target {
     /// Find the process and the registry in it.
     pub fn open(pid: i32) -> Result<Target, Error> {
