@@ -75,9 +75,9 @@ pub mod events;
 mod lifecycle;
 pub mod pool;
 mod refs;
-mod registry;
+pub(crate) mod registry;
 #[allow(dead_code)] // shared with the reader, which uses all of it
-mod registry_abi;
+pub(crate) mod registry_abi;
 mod tls;
 mod wait;
 mod word;
