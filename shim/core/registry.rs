@@ -233,4 +233,4 @@ pub fn block_end(note: BlockNote) {
 }
 
 const _: () = assert!(size_of::<Chunk>() == 2048);
-const _: () = assert!(size_of::<ThreadRecord>() % 8 == 0);
+const _: () = assert!(size_of::<ThreadRecord>().is_multiple_of(8));

@@ -189,7 +189,7 @@ fn rows(s: &Snapshot, seen: &mut Seen) -> Vec<((u8, std::cmp::Reverse<u64>), Str
         out.push(((rank, std::cmp::Reverse(dur)), line));
     }
     *seen = now_seen;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     out
 }
 
