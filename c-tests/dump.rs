@@ -684,6 +684,9 @@ fn reads_a_changing_preloaded_target_and_its_exit() {
 // --top on a pseudo-terminal
 // ---------------------------------------------------------------------------
 
+/// The first line of each frame of --top.
+const HEADER: &str = "lwkt-run --top: process";
+
 fn termios_of(fd: i32) -> libc::termios {
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
@@ -691,8 +694,9 @@ fn termios_of(fd: i32) -> libc::termios {
 }
 
 /// Run `--top pid` on a new pseudo-terminal; wait for `frames` frames;
-/// send `key`; it must exit 0 and leave the terminal as it found it.
-fn top_on_a_terminal(pid: i32, frames: usize, key: u8) -> String {
+/// send `key` (None: wait for it to end by itself); it must exit 0 and
+/// leave the terminal as it found it. Returns what it wrote.
+fn top_on_a_terminal(pid: i32, frames: usize, key: Option<u8>) -> String {
     let (mut master, slave) = {
         let (mut m, mut s) = (0, 0);
         let ws = libc::winsize {
@@ -740,7 +744,6 @@ fn top_on_a_terminal(pid: i32, frames: usize, key: u8) -> String {
             }
         })
     };
-    const HEADER: &str = "lwkt-run --top: process";
     let end = Instant::now() + DEADLINE;
     loop {
         let text = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
@@ -753,14 +756,16 @@ fn top_on_a_terminal(pid: i32, frames: usize, key: u8) -> String {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    master.write_all(&[key]).unwrap();
+    if let Some(key) = key {
+        master.write_all(&[key]).unwrap();
+    }
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > end {
             let _ = child.kill();
-            panic!("--top did not quit on {key:#x}");
+            panic!("--top did not quit ({key:?})");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -774,9 +779,12 @@ fn top_on_a_terminal(pid: i32, frames: usize, key: u8) -> String {
         (before.c_lflag, before.c_iflag, before.c_oflag, before.c_cc),
         "--top left the terminal changed"
     );
+    let restored = text
+        .rfind("\x1b[?25h\x1b[?1049l")
+        .unwrap_or_else(|| panic!("the screen was not restored: {text:?}"));
     assert!(
-        text.ends_with("\x1b[?25h\x1b[?1049l"),
-        "the screen was not restored: {text:?}"
+        !text[restored..].contains(HEADER),
+        "drawn after the restore: {text:?}"
     );
     text
 }
@@ -785,9 +793,10 @@ fn top_on_a_terminal(pid: i32, frames: usize, key: u8) -> String {
 fn top_refreshes_and_quits_on_q() {
     let t = Target::start(target_command("parked", Build::Linked, &[]));
     dump_until_parked(t.pid);
-    let text = top_on_a_terminal(t.pid, 3, b'q');
+    let text = top_on_a_terminal(t.pid, 3, Some(b'q'));
+    assert!(text.ends_with("\x1b[?25h\x1b[?1049l"), "{text:?}");
     // The last frame: the longest wait first, then the blocked, the holders.
-    let last = text.rsplit(HEADER_SPLIT).next().unwrap();
+    let last = text.rsplit(HEADER).next().unwrap();
     let rows: Vec<&str> = last
         .lines()
         .filter(|l| l.contains(" holder-") || l.contains(" waiter ") || l.contains(" reader "))
@@ -809,13 +818,25 @@ fn top_refreshes_and_quits_on_q() {
     t.finish();
 }
 
-const HEADER_SPLIT: &str = "lwkt-run --top: process";
-
 #[test]
 fn top_quits_on_ctrl_c() {
     let t = Target::start(target_command("parked", Build::Linked, &[]));
-    top_on_a_terminal(t.pid, 2, 0x03);
+    let text = top_on_a_terminal(t.pid, 2, Some(0x03));
+    assert!(text.ends_with("\x1b[?25h\x1b[?1049l"), "{text:?}");
     t.finish();
+}
+
+#[test]
+fn top_ends_when_the_process_exits() {
+    let t = Target::start(target_command("churn", Build::Linked, &["1500"]));
+    let pid = t.pid;
+    let text = top_on_a_terminal(pid, 1, None);
+    let last = text.rsplit("\x1b[?1049l").next().unwrap();
+    assert_eq!(
+        last.trim_end(),
+        format!("lwkt-run: process {pid} exited"),
+        "{text:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
