@@ -78,7 +78,7 @@ impl Target {
         objects.sort_by_key(|(path, _)| !file_name(path).contains("lwkt"));
         let mut stale = None;
         for (path, base) in objects {
-            let Ok(elf) = fs::read(&path).or_else(|_| fs::read(format!("{proc_dir}/root{path}")))
+            let Some(elf) = read_elf(&path).or_else(|| read_elf(&format!("{proc_dir}/root{path}")))
             else {
                 continue;
             };
@@ -198,6 +198,22 @@ impl Target {
             .map(|s| s.trim_end().to_string())
             .unwrap_or_else(|_| "?".to_string())
     }
+}
+
+/// The mapped files worth reading whole: ELF objects of a sane size (a
+/// program may map big data files too).
+const MAX_ELF: u64 = 1 << 30;
+
+/// `path`'s contents if it is an ELF file of at most `MAX_ELF` bytes.
+fn read_elf(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = fs::File::open(path).ok()?;
+    let mut magic = [0u8; 4];
+    f.read_exact(&mut magic).ok()?;
+    if &magic != b"\x7fELF" || f.metadata().ok()?.len() > MAX_ELF {
+        return None;
+    }
+    fs::read(path).ok()
 }
 
 fn file_name(path: &str) -> &str {
