@@ -91,31 +91,39 @@ fn size() -> (usize, usize) {
 }
 
 /// Wait up to `ms` for a key; true when it says quit (q, Q, Ctrl-C).
-fn quit_key(ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd: 0,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd that we own.
-    let n = unsafe { libc::poll(&mut p, 1, ms) };
-    if n <= 0 {
-        return false;
-    }
-    if p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
-        && p.revents & libc::POLLIN == 0
-    {
-        // No terminal to read keys from any more: stop polling it.
-        std::thread::sleep(std::time::Duration::from_millis(ms as u64));
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    // SAFETY: reads into our buffer.
-    let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-    n > 0
-        && buf[..n as usize]
+/// Without keys to read (the input at its end, or not a terminal), just
+/// wait.
+fn quit_key(ms: u64) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || STOP.load(Relaxed) {
+            return false;
+        }
+        let mut p = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd that we own.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32 + 1) };
+        if n <= 0 {
+            continue; // the time is up, or a signal (STOP) came
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: reads into our buffer.
+        let got = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if got <= 0 {
+            std::thread::sleep(left);
+            return false;
+        }
+        if buf[..got as usize]
             .iter()
             .any(|&b| matches!(b, b'q' | b'Q' | 3))
+        {
+            return true;
+        }
+    }
 }
 
 /// When each hold was first seen held, for holds whose start the library
