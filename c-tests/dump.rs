@@ -597,6 +597,21 @@ fn dump_knows_hold_times_when_statistics_are_on() {
     let _ = std::fs::remove_file(report);
 }
 
+#[test]
+fn dump_follows_the_registry_past_its_first_chunk() {
+    // 300 threads: more than the 255 slots of the first chunk.
+    let t = Target::start(target_command("many", Build::Linked, &[]));
+    let o = lwkt_run(&["--dump", &t.pid.to_string(), "--json"]);
+    assert!(o.status.success(), "{}", o.report(DEADLINE));
+    let j = Json::parse(&o.stdout).unwrap();
+    let threads = j.get("threads").arr();
+    assert_eq!(threads.len(), 300, "threads listed: {}", threads.len());
+    for th in threads {
+        assert!(th.get("holds").arr().is_empty(), "{th:?}");
+    }
+    t.finish();
+}
+
 // ---------------------------------------------------------------------------
 // A target that changes, then exits, while being read
 // ---------------------------------------------------------------------------
