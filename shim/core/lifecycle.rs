@@ -43,6 +43,7 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
         &mut *p
     };
     st.tid = sys::gettid();
+    super::registry::register(st);
     let key = EXIT_KEY.load(Relaxed);
     if key != usize::MAX {
         // Any non-null value makes the destructor run at thread exit.
@@ -89,6 +90,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
         dispatch_off();
         st.dispatch = false;
     }
+    super::registry::retire(st);
     // Later destructors that use tokens get a fresh state (and leak it).
     // SAFETY: this thread's own TLS pointer; `st` is not used after the
     // unmapping, and nothing else points into the state.

@@ -8,7 +8,8 @@
 //! thread's static TLS), `refs` (the per-thread reference stack),
 //! `acquire` (get and rel), `block` (release on block and retake),
 //! `chaos` (`LWKT_CHAOS`), `events` (the interface upward), `lifecycle` (first use, thread exit, fork),
-//! `pool` (the pool of tokens).
+//! `pool` (the pool of tokens), `registry` (thread states for an outside
+//! reader, laid out as `registry_abi` says).
 //!
 //! # The lock word (compare DragonFly's `lwkt_token.c`)
 //!
@@ -74,6 +75,9 @@ pub mod events;
 mod lifecycle;
 pub mod pool;
 mod refs;
+pub(crate) mod registry;
+#[allow(dead_code)] // shared with the reader, which uses all of it
+pub(crate) mod registry_abi;
 mod tls;
 mod wait;
 mod word;
@@ -92,5 +96,7 @@ pub mod thread {
     pub use super::chaos::chaos_cycle;
     pub use super::lifecycle::init_process;
     pub use super::refs::{count, holds_exclusive, loss_mark, lost_since, swap, write_held};
+    #[cfg(not(test))] // only the hooks call them
+    pub use super::registry::{block_begin, block_end};
     pub use super::tls::{holds_tokens, used_tokens};
 }

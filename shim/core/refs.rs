@@ -84,6 +84,8 @@ pub struct ThreadState {
     /// The token whose word this thread's release is handing to a
     /// registered waiter right now (see `Token::finish_handoff`), or null.
     pub(super) handing_off: *const Token,
+    /// What an outside reader learns from the slow paths (`registry`).
+    pub(super) record: super::registry::ThreadRecord,
 }
 
 impl ThreadState {
@@ -99,6 +101,7 @@ impl ThreadState {
         taken_at: [0; MAX_REFS],
         dispatch: false,
         handing_off: ptr::null(),
+        record: super::registry::ThreadRecord::NEW,
     };
 }
 

@@ -11,9 +11,11 @@ use crate::{sys, thread};
 pub fn released<R>(hook: &'static str, call: impl FnOnce() -> R) -> R {
     let saved = sys::errno();
     let tokens = thread::release_all(hook);
+    let note = thread::block_begin(hook);
     sys::set_errno(saved);
     let out = call();
     let e = sys::errno();
+    thread::block_end(note);
     thread::retake(tokens, hook);
     sys::set_errno(e);
     out

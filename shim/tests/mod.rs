@@ -415,3 +415,6 @@ fn version_is_cargo_tomls() {
 // The hooks' parts a test build can hold, and the fault-free reading of
 // descriptions.
 mod interpose_parts;
+
+// The registry an outside reader finds the threads through.
+mod registry;

@@ -17,6 +17,15 @@ pub enum Cmd {
     Demo,
     /// `--demo`: the demonstration itself, liblwkt.so preloaded.
     DemoHere,
+    /// `--dump PID [--json]`: who holds and waits for each token now.
+    Dump {
+        pid: i32,
+        json: bool,
+    },
+    /// `--top PID`: the same, live.
+    Top {
+        pid: i32,
+    },
     Run {
         program: OsString,
         args: Vec<OsString>,
@@ -31,6 +40,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
     let mut it = args.into_iter();
     let mut demo = false;
     let mut stats = None;
+    let mut json = false;
+    let mut watch: Option<(&str, i32)> = None;
     while let Some(a) = it.next() {
         if a.to_str().is_none() && a.as_bytes().starts_with(b"-") && a.len() > 1 {
             return Err(format!("option {} is not valid UTF-8", escaped(&a)));
@@ -54,6 +65,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
                 demo = true;
                 continue;
             }
+            Some(opt @ ("--dump" | "--top")) => {
+                let opt = if opt == "--dump" { "--dump" } else { "--top" };
+                let pid = it.next().ok_or(format!("{opt} needs a PID"))?;
+                watch = Some((opt, parse_pid(opt, &pid)?));
+                continue;
+            }
+            Some("--json") => {
+                json = true;
+                continue;
+            }
             Some("--") => match it.next() {
                 Some(p) => p,
                 None => return Err("missing PROGRAM after --".into()),
@@ -66,6 +87,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
         if demo {
             return Err(format!("{DEMO_ARG} takes no PROGRAM"));
         }
+        if let Some((opt, _)) = watch {
+            return Err(format!("{opt} takes no PROGRAM"));
+        }
+        if json {
+            return Err("--json goes with --dump PID".into());
+        }
         return Ok(Cmd::Run {
             program,
             args: it.collect(),
@@ -75,7 +102,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, String> {
     if stats.is_some() {
         return Err("--stats needs a PROGRAM".into());
     }
+    match watch {
+        Some(("--dump", pid)) => return Ok(Cmd::Dump { pid, json }),
+        Some((_, _)) if json => return Err("--json goes with --dump, not --top".into()),
+        Some((_, pid)) => return Ok(Cmd::Top { pid }),
+        None if json => return Err("--json goes with --dump PID".into()),
+        None => {}
+    }
     Ok(if demo { Cmd::DemoHere } else { Cmd::Demo })
+}
+
+/// A process id given to `opt`.
+fn parse_pid(opt: &str, arg: &OsStr) -> Result<i32, String> {
+    match arg.to_str().and_then(|s| s.parse::<i32>().ok()) {
+        Some(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("{opt} needs a process id, not {}", escaped(arg))),
+    }
 }
 
 /// `arg` for a message: its UTF-8 parts as they are, other bytes as \xNN.
@@ -121,6 +163,13 @@ Options (they come before PROGRAM; what follows PROGRAM is its own):
                                   DEST = a path with '/' or json:PATH)
   --                              end of options: the next word is PROGRAM
 
+  lwkt-run --dump PID [--json]    show who holds and who waits for each
+                                  token of the running process PID, and
+                                  which blocking call each thread is in
+                                  (--json: one JSON object, for scripts)
+  lwkt-run --top PID              the same, live, refreshed every second,
+                                  longest waits first; q or Ctrl-C quits
+
 A token is a lock that serializes threads only while its holder runs: when
 the holder blocks in a libc call (read, nanosleep, pthread_mutex_lock,
 pthread_cond_wait, ...), its tokens are released, and taken back before the
@@ -138,7 +187,9 @@ Environment:
                  forgets to re-validate what it read under a token
 
 Exit status: PROGRAM's; 127 when PROGRAM or liblwkt.so is not found; 126
-when PROGRAM cannot be executed; 2 for a usage error.
+when PROGRAM cannot be executed; 2 for a usage error; 1 when --dump or
+--top cannot read PID (no such process, no lwkt library in it, not
+permitted, a registry layout this lwkt-run does not know).
 "
     )
 }
@@ -218,6 +269,41 @@ mod tests {
     fn empty_stats_destination_is_a_usage_error() {
         let e = p(&["--stats=", "ls"]).unwrap_err();
         assert!(e.contains("--stats="), "{e}");
+    }
+
+    #[test]
+    fn dump_and_top_take_a_pid() {
+        assert_eq!(
+            p(&["--dump", "42"]),
+            Ok(Cmd::Dump {
+                pid: 42,
+                json: false
+            })
+        );
+        assert_eq!(
+            p(&["--dump", "42", "--json"]),
+            Ok(Cmd::Dump {
+                pid: 42,
+                json: true
+            })
+        );
+        assert_eq!(
+            p(&["--json", "--dump", "7"]),
+            Ok(Cmd::Dump { pid: 7, json: true })
+        );
+        assert_eq!(p(&["--top", "9"]), Ok(Cmd::Top { pid: 9 }));
+        for bad in [
+            &["--dump"][..],
+            &["--dump", "x"],
+            &["--dump", "0"],
+            &["--dump", "-3"],
+            &["--top", "9", "--json"],
+            &["--json"],
+            &["--dump", "1", "ls"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+        assert!(p(&["--dump", "x"]).unwrap_err().contains("process id"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! lwkt-run: runs a program with liblwkt.so preloaded, or, with no
-//! arguments, the built-in demonstration.
+//! arguments, the built-in demonstration; with --dump or --top PID it
+//! reads a running program's tokens from outside (`dump/`, `top`).
 //!
 //! This binary does not link the library crate (a cdylib whose hooks would
 //! interpose this program's own calls by accident). It finds liblwkt.so at
@@ -17,11 +18,13 @@
 
 mod cli;
 mod demo;
+mod dump;
 mod library;
 #[path = "../../mirror/lwkt_h.rs"]
 mod lwkt_h;
 #[cfg(test)]
 mod mirror_test;
+mod top;
 
 use cli::{escaped, help, parse, Cmd};
 use library::{find_library, print_library_version, print_versions};
@@ -138,6 +141,16 @@ fn main() {
             exec_preloaded(exe.as_os_str(), &[DEMO_ARG.into()])
         }
         Ok(Cmd::DemoHere) => demo::run(),
+        Ok(Cmd::Dump { pid, json }) => {
+            if let Err(e) = dump::dump(pid, json) {
+                die(dump::FAILED, &e.to_string())
+            }
+        }
+        Ok(Cmd::Top { pid }) => {
+            if let Err(e) = top::top(pid) {
+                die(dump::FAILED, &e.to_string())
+            }
+        }
         Err(e) => die(USAGE, &format!("{e}; see lwkt-run --help")),
     }
 }
