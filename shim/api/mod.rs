@@ -24,6 +24,7 @@
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::checkers;
 use crate::diag;
 use crate::thread;
 use crate::token::{Mode, Token, DEAD};
@@ -80,6 +81,9 @@ pub unsafe extern "C" fn lwkt_token_init(tok: lwkt_token_t, desc: *const c_char)
     // SAFETY: not NULL (checked), and the caller gives us the memory; a
     // plain write, because nobody may be using it as a token now.
     unsafe { tok.write(Token::free(desc)) };
+    if checkers::on() {
+        checkers::created(tok);
+    }
 }
 
 /// Retire `tok`. It must not be held; any later use aborts with a message
@@ -93,6 +97,10 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     let tok = checked("lwkt_token_uninit", tok);
     // SAFETY: not NULL (checked); live token memory by the contract above.
     let t = unsafe { &*tok };
+    if checkers::on() {
+        // Before the word is touched; a token still held aborts below.
+        checkers::destroyed(tok);
+    }
     if !t.looks_initialised() && !crate::token::is_dead(t.word().load(Relaxed)) {
         diag::misuse(
             "lwkt_token_uninit",

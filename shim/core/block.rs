@@ -246,6 +246,9 @@ pub fn retake(r: Released, call: &'static str) {
 pub(super) fn give_back(st: &mut ThreadState, i: usize) {
     let rf = st.refs[i];
     let t = token_at(rf.tok);
+    if timing() {
+        (observer().word_released)(rf.tok, rf.word_mode() == Mode::Shared);
+    }
     match rf.word_mode() {
         Mode::Exclusive => t.release_exclusive(st.me()),
         Mode::Shared => {
