@@ -135,6 +135,7 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     "`tok` is NULL (reported) or points to a token (initialised or \
      zero-filled) that stays valid while the calling thread holds it."
 )]
+/// cbindgen:postfix=LWKT_ACQUIRES(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
     if !tok.is_null() && thread::get_exclusive_fast(tok) {
@@ -150,6 +151,7 @@ pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
 /// Take `tok` shared: shared holders coexist, an exclusive holder excludes
 /// them. Allowed recursively, and on the caller's own exclusive hold.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_ACQUIRES_SHARED(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
     thread::get(
@@ -162,6 +164,7 @@ pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
 /// Try to take `tok` exclusively: non-zero on success. Never blocks, never
 /// releases the caller's other tokens.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_TRY_ACQUIRES(1, tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken(tok: lwkt_token_t) -> c_int {
     thread::try_get(
@@ -173,6 +176,7 @@ pub unsafe extern "C" fn lwkt_trytoken(tok: lwkt_token_t) -> c_int {
 
 /// Extension: try to take `tok` shared; non-zero on success.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_TRY_ACQUIRES_SHARED(1, tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
     thread::try_get(
@@ -187,6 +191,7 @@ pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
     "`tok` is NULL (reported) or points to a valid token; releasing one \
      that is not the caller's most recent reference is reported."
 )]
+/// cbindgen:postfix=LWKT_RELEASES(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_reltoken(tok: lwkt_token_t) {
     if !tok.is_null() && thread::rel_exclusive_fast(tok) {
