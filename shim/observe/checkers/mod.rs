@@ -1,4 +1,4 @@
-//! Race checkers (SPEC "Using checkers"): ThreadSanitizer, Helgrind and
+//! Race checkers (README.md, "Using checkers"): ThreadSanitizer, Helgrind and
 //! DRD see none of the library's own synchronisation (the library is not
 //! instrumented, and its lock word is plain atomics), so without help they
 //! take every access made under a token for a race. Here each word
@@ -85,7 +85,7 @@ pub(crate) fn word_wanted(tok: *const Token) {
 pub(crate) fn word_taken(tok: *const Token, shared: bool) {
     match CHECKER.load(Relaxed) {
         TSAN => tsan::taken(tok, shared),
-        VALGRIND => valgrind::taken(tok),
+        VALGRIND => valgrind::taken(tok, shared),
         _ => {}
     }
 }
@@ -94,7 +94,7 @@ pub(crate) fn word_taken(tok: *const Token, shared: bool) {
 pub(crate) fn word_released(tok: *const Token, shared: bool) {
     match CHECKER.load(Relaxed) {
         TSAN => tsan::released(tok, shared),
-        VALGRIND => valgrind::released(tok),
+        VALGRIND => valgrind::released(tok, shared),
         _ => {}
     }
 }

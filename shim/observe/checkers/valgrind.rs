@@ -2,10 +2,10 @@
 //! instruction sequence that valgrind recognises and that does nothing on
 //! a real processor.
 //!
-//! A token is told as a happens-before object, not as a lock: each release
-//! "happens before" every later acquisition of the same token
-//! (`ANNOTATE_HAPPENS_BEFORE` / `_AFTER`; Helgrind and DRD answer the same
-//! request numbers for them). As a lock, Helgrind would check the order in
+//! A token is told as happens-before objects, not as a lock: a release
+//! "happens before" the later acquisitions of the same token that a
+//! reader-writer lock would order after it (`ANNOTATE_HAPPENS_BEFORE` /
+//! `_AFTER`; Helgrind and DRD answer the same request numbers for them). As a lock, Helgrind would check the order in
 //! which threads take tokens and call two threads that take A then B and B
 //! then A a lock order violation, which is legal with tokens (SPEC S4),
 //! and it has no per-lock switch to stop that. The token's own memory is
@@ -78,15 +78,29 @@ pub(crate) fn created(tok: *const Token) {
 
 pub(crate) fn destroyed(tok: *const Token) {
     request(0, [FORGET_ALL, tok as usize, 0, 0, 0, 0]);
+    request(0, [FORGET_ALL, readers(tok), 0, 0, 0, 0]);
 }
 
-/// The word is the thread's: after every earlier release of it.
-pub(crate) fn taken(tok: *const Token) {
+/// The object shared holds release into: the token's address plus one
+/// (a tag, never dereferenced). Readers are not ordered after each other,
+/// only after writers, and writers after both, as with a reader-writer
+/// lock: a write made under a shared hold stays a race.
+fn readers(tok: *const Token) -> usize {
+    tok as usize + 1
+}
+
+/// The word is the thread's: after every earlier exclusive release of it,
+/// and, when exclusive, after every shared one too.
+pub(crate) fn taken(tok: *const Token, shared: bool) {
     request(0, [HAPPENS_AFTER, tok as usize, 0, 0, 0, 0]);
+    if !shared {
+        request(0, [HAPPENS_AFTER, readers(tok), 0, 0, 0, 0]);
+    }
 }
 
 /// Before the store that gives the word back.
-pub(crate) fn released(tok: *const Token) {
+pub(crate) fn released(tok: *const Token, shared: bool) {
     hide(tok);
-    request(0, [HAPPENS_BEFORE, tok as usize, 0, 0, 0, 0]);
+    let object = if shared { readers(tok) } else { tok as usize };
+    request(0, [HAPPENS_BEFORE, object, 0, 0, 0, 0]);
 }
