@@ -138,6 +138,7 @@ const NOT_TEST_FOLDERS: &[&str] = &[
     "install",
     "catchall_notice",
     "catchall_rust",
+    "checkers",
 ];
 
 /// The `// expect-stderr: TEXT` lines of `src`.

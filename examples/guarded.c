@@ -11,7 +11,7 @@
  *   LWKT_GUARDED_BY(&totals_token), deposit() LWKT_REQUIRES it, so
  *   touching them without the token does not compile with
  *   `clang -Wthread-safety -Werror`;
- * - ThreadSanitizer (`-fsanitize=thread`), Helgrind and DRD: no report,
+ * - ThreadSanitizer (`-fsanitize=thread`) and Helgrind: no report,
  *   although every access to the total is made by several threads.
  *
  * Build and run from the repository root, after `cargo run --release`:

@@ -247,7 +247,8 @@ pub(super) fn give_back(st: &mut ThreadState, i: usize) {
     let rf = st.refs[i];
     let t = token_at(rf.tok);
     if timing() {
-        (observer().word_released)(rf.tok, rf.word_mode() == Mode::Shared);
+        let shared = rf.word_mode() == Mode::Shared;
+        tell_checker(|o| (o.word_released)(rf.tok, shared));
     }
     match rf.word_mode() {
         Mode::Exclusive => t.release_exclusive(st.me()),

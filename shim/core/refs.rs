@@ -246,7 +246,8 @@ impl ThreadState {
             self.refs[i].flags |= R_COUNTED;
         }
         if timing() {
-            (observer().word_taken)(self.refs[i].tok, shared);
+            let tok = self.refs[i].tok;
+            tell_checker(|o| (o.word_taken)(tok, shared));
         }
     }
 
@@ -272,7 +273,7 @@ impl ThreadState {
         let flags = primary_flags(mode);
         let i = self.record(call, tok, flags);
         if timing() {
-            (observer().word_wanted)(tok);
+            tell_checker(|o| (o.word_wanted)(tok));
         }
         match token_at(tok).try_acquire(mode, self.me()) {
             Ok(()) => {
