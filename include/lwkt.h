@@ -27,23 +27,52 @@
  * across a blocking call, as it is again when the call returns.
  * Empty for other compilers. */
 #ifdef __clang__
-#define LWKT_TSA_(x) __attribute__((x))
+struct __attribute__((capability("token"))) lwkt_token;
+#define LWKT_GUARDED_BY(tok) __attribute__((guarded_by(tok)))
+#define LWKT_PT_GUARDED_BY(tok) __attribute__((pt_guarded_by(tok)))
+#define LWKT_REQUIRES(tok) __attribute__((requires_capability(tok)))
+#define LWKT_REQUIRES_SHARED(tok) __attribute__((requires_shared_capability(tok)))
+#define LWKT_ACQUIRES(tok) __attribute__((acquire_capability(tok)))
+#define LWKT_ACQUIRES_SHARED(tok) __attribute__((acquire_shared_capability(tok)))
+#define LWKT_RELEASES(tok) __attribute__((release_generic_capability(tok)))
+#define LWKT_TRY_ACQUIRES(ok, tok) __attribute__((try_acquire_capability(ok, tok)))
+#define LWKT_TRY_ACQUIRES_SHARED(ok, tok) __attribute__((try_acquire_shared_capability(ok, tok)))
+#define LWKT_ASSERTS(tok) __attribute__((assert_capability(tok)))
+#define LWKT_ASSERTS_SHARED(tok) __attribute__((assert_shared_capability(tok)))
 #else
-#define LWKT_TSA_(x)
+#define LWKT_GUARDED_BY(tok)
+#define LWKT_PT_GUARDED_BY(tok)
+#define LWKT_REQUIRES(tok)
+#define LWKT_REQUIRES_SHARED(tok)
+#define LWKT_ACQUIRES(tok)
+#define LWKT_ACQUIRES_SHARED(tok)
+#define LWKT_RELEASES(tok)
+#define LWKT_TRY_ACQUIRES(ok, tok)
+#define LWKT_TRY_ACQUIRES_SHARED(ok, tok)
+#define LWKT_ASSERTS(tok)
+#define LWKT_ASSERTS_SHARED(tok)
 #endif
-#define LWKT_GUARDED_BY(tok) LWKT_TSA_(guarded_by(tok))
-#define LWKT_PT_GUARDED_BY(tok) LWKT_TSA_(pt_guarded_by(tok))
-#define LWKT_REQUIRES(tok) LWKT_TSA_(requires_capability(tok))
-#define LWKT_REQUIRES_SHARED(tok) LWKT_TSA_(requires_shared_capability(tok))
-#define LWKT_ACQUIRES(tok) LWKT_TSA_(acquire_capability(tok))
-#define LWKT_ACQUIRES_SHARED(tok) LWKT_TSA_(acquire_shared_capability(tok))
-#define LWKT_RELEASES(tok) LWKT_TSA_(release_generic_capability(tok))
-#define LWKT_TRY_ACQUIRES(ok, tok) LWKT_TSA_(try_acquire_capability(ok, tok))
-#define LWKT_TRY_ACQUIRES_SHARED(ok, tok) LWKT_TSA_(try_acquire_shared_capability(ok, tok))
-#define LWKT_ASSERTS(tok) LWKT_TSA_(assert_capability(tok))
-#define LWKT_ASSERTS_SHARED(tok) LWKT_TSA_(assert_shared_capability(tok))
-#define LWKT_NO_TSA LWKT_TSA_(no_thread_safety_analysis)
-struct LWKT_TSA_(capability("token")) lwkt_token;
+
+/* The ASSERT_ macros under clang (below): lwkt_assert_held, through one
+ * function per mode that says to the analysis what it asserts. */
+#if defined(__clang__) && !defined(NDEBUG)
+#ifdef __cplusplus
+extern "C" {
+#endif
+  void lwkt_assert_held(struct lwkt_token *tok, int exclusive, const char *expr,
+      const char *file, int line);
+#ifdef __cplusplus
+}
+#endif
+  static inline void LWKT_ASSERT_HELD_SHARED_(struct lwkt_token *tok, const char *expr,
+      const char *file, int line) LWKT_ASSERTS_SHARED(tok) {
+    lwkt_assert_held(tok, 0, expr, file, line);
+  }
+  static inline void LWKT_ASSERT_HELD_EXCL_(struct lwkt_token *tok, const char *expr,
+      const char *file, int line) LWKT_ASSERTS(tok) {
+    lwkt_assert_held(tok, 1, expr, file, line);
+  }
+#endif
 
 /* Static initializer: a free token described by the name given. */
 #define LWKT_TOKEN_INITIALIZER(name) { 0, 0, 0, 0, 0, 0, #name }
@@ -59,10 +88,9 @@ struct LWKT_TSA_(capability("token")) lwkt_token;
 #define ASSERT_LWKT_TOKEN_HELD_EXCL(tok) ((void)0)
 #define ASSERT_NO_TOKENS_HELD() ((void)0)
 #elif defined(__clang__)
-/* Through lwkt_assert_held_shared_ and _excl_ (at the end): what each
- * asserts, said to the analysis. */
-#define ASSERT_LWKT_TOKEN_HELD(tok) lwkt_assert_held_shared_((tok), #tok, __FILE__, __LINE__)
-#define ASSERT_LWKT_TOKEN_HELD_EXCL(tok) lwkt_assert_held_excl_((tok), #tok, __FILE__, __LINE__)
+/* Through LWKT_ASSERT_HELD_SHARED_ and _EXCL_ (internal, above). */
+#define ASSERT_LWKT_TOKEN_HELD(tok) LWKT_ASSERT_HELD_SHARED_((tok), #tok, __FILE__, __LINE__)
+#define ASSERT_LWKT_TOKEN_HELD_EXCL(tok) LWKT_ASSERT_HELD_EXCL_((tok), #tok, __FILE__, __LINE__)
 #define ASSERT_NO_TOKENS_HELD() lwkt_assert_none_held(__FILE__, __LINE__)
 #else
 #define ASSERT_LWKT_TOKEN_HELD(tok) lwkt_assert_held((tok), 0, #tok, __FILE__, __LINE__)
@@ -266,16 +294,3 @@ void lwkt_relpooltoken(const void *ptr);
 #endif  // __cplusplus
 
 #endif  /* LWKT_H */
-
-/* After the include guard (cbindgen's trailer): a guard of its own. */
-#if defined(__clang__) && !defined(NDEBUG) && !defined(LWKT_H_ASSERTS)
-#define LWKT_H_ASSERTS
-  static inline void lwkt_assert_held_shared_(lwkt_token_t tok, const char *expr,
-      const char *file, int line) LWKT_ASSERTS_SHARED(tok) {
-    lwkt_assert_held(tok, 0, expr, file, line);
-  }
-  static inline void lwkt_assert_held_excl_(lwkt_token_t tok, const char *expr,
-      const char *file, int line) LWKT_ASSERTS(tok) {
-    lwkt_assert_held(tok, 1, expr, file, line);
-  }
-#endif
