@@ -178,8 +178,9 @@ fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
 // Every example compiles as it is
 // ---------------------------------------------------------------------------
 
-const ALL: [(&str, Kind); 5] = [
+const ALL: [(&str, Kind); 6] = [
     ("list_walk.c", Kind::Program),
+    ("guarded.c", Kind::Program),
     ("cache_walk.c", Kind::Program),
     ("producer_consumer.c", Kind::Program),
     ("plugin/counter_plugin.c", Kind::Plugin),
@@ -197,6 +198,18 @@ fn every_example_compiles_without_warnings_as_c11_and_gnu11() {
             compile(&root().join("examples").join(rel), &out, kind, flags, true);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// guarded (the checkers' example; c-tests/checkers.rs runs it under them)
+// ---------------------------------------------------------------------------
+
+const GUARDED_SUMMARY: &str = "guarded: 4000 deposits, total 4000: ok";
+
+#[test]
+fn guarded_counts_every_deposit() {
+    let exe = example("guarded.c", Kind::Program);
+    run(&exe, &[], &[]).assert_ok_saying(&[GUARDED_SUMMARY]);
 }
 
 // ---------------------------------------------------------------------------
@@ -460,6 +473,7 @@ fn the_readme_commands_build_and_run_every_example() {
         CACHE_WALK_SUMMARY,
         PRODUCER_CONSUMER_SUMMARY[1],
         PLUGIN_SUMMARY,
+        GUARDED_SUMMARY,
     ]);
 }
 
@@ -476,6 +490,7 @@ fn the_commands_in_the_examples_comments_build_and_run_them() {
         CACHE_WALK_SUMMARY,
         PRODUCER_CONSUMER_SUMMARY[1],
         PLUGIN_SUMMARY,
+        GUARDED_SUMMARY,
     ]);
 }
 

@@ -139,6 +139,7 @@ const NOT_TEST_FOLDERS: &[&str] = &[
     "catchall_notice",
     "catchall_rust",
     "dump",
+    "checkers",
 ];
 
 /// The `// expect-stderr: TEXT` lines of `src`.

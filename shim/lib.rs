@@ -45,7 +45,7 @@ mod tests;
 use crate::core::{pool, thread, token};
 
 // The hooks and the catch-all reach `observe` by these paths.
-use observe::{config, diag, stats};
+use observe::{checkers, config, diag, stats};
 
 /// What the token layer reports, and to whom (`core::events`).
 static OBSERVER: core::events::Observer = core::events::Observer {
@@ -78,6 +78,9 @@ static OBSERVER: core::events::Observer = core::events::Observer {
             stats::lost(tok)
         }
     },
+    word_wanted: observe::checkers::word_wanted,
+    word_taken: observe::checkers::word_taken,
+    word_released: observe::checkers::word_released,
     #[cfg(not(test))]
     arm_thread: catchall::enable_for_thread,
     #[cfg(test)]

@@ -24,6 +24,7 @@
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::checkers;
 use crate::diag;
 use crate::thread;
 use crate::token::{Mode, Token, DEAD};
@@ -80,6 +81,9 @@ pub unsafe extern "C" fn lwkt_token_init(tok: lwkt_token_t, desc: *const c_char)
     // SAFETY: not NULL (checked), and the caller gives us the memory; a
     // plain write, because nobody may be using it as a token now.
     unsafe { tok.write(Token::free(desc)) };
+    if checkers::on() {
+        checkers::created(tok);
+    }
 }
 
 /// Retire `tok`. It must not be held; any later use aborts with a message
@@ -93,6 +97,10 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     let tok = checked("lwkt_token_uninit", tok);
     // SAFETY: not NULL (checked); live token memory by the contract above.
     let t = unsafe { &*tok };
+    if checkers::on() {
+        // Before the word is touched; a token still held aborts below.
+        checkers::destroyed(tok);
+    }
     if !t.looks_initialised() && !crate::token::is_dead(t.word().load(Relaxed)) {
         diag::misuse(
             "lwkt_token_uninit",
@@ -127,6 +135,7 @@ pub unsafe extern "C" fn lwkt_token_uninit(tok: lwkt_token_t) {
     "`tok` is NULL (reported) or points to a token (initialised or \
      zero-filled) that stays valid while the calling thread holds it."
 )]
+/// cbindgen:postfix=LWKT_ACQUIRES(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
     if !tok.is_null() && thread::get_exclusive_fast(tok) {
@@ -142,6 +151,7 @@ pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
 /// Take `tok` shared: shared holders coexist, an exclusive holder excludes
 /// them. Allowed recursively, and on the caller's own exclusive hold.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_ACQUIRES_SHARED(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
     thread::get(
@@ -154,6 +164,7 @@ pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
 /// Try to take `tok` exclusively: non-zero on success. Never blocks, never
 /// releases the caller's other tokens.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_TRY_ACQUIRES(1, tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken(tok: lwkt_token_t) -> c_int {
     thread::try_get(
@@ -165,6 +176,7 @@ pub unsafe extern "C" fn lwkt_trytoken(tok: lwkt_token_t) -> c_int {
 
 /// Extension: try to take `tok` shared; non-zero on success.
 #[doc = safety!("As for `lwkt_gettoken`.")]
+/// cbindgen:postfix=LWKT_TRY_ACQUIRES_SHARED(1, tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
     thread::try_get(
@@ -179,6 +191,7 @@ pub unsafe extern "C" fn lwkt_trytoken_shared(tok: lwkt_token_t) -> c_int {
     "`tok` is NULL (reported) or points to a valid token; releasing one \
      that is not the caller's most recent reference is reported."
 )]
+/// cbindgen:postfix=LWKT_RELEASES(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_reltoken(tok: lwkt_token_t) {
     if !tok.is_null() && thread::rel_exclusive_fast(tok) {

@@ -321,7 +321,13 @@ pub(super) fn downgrade_if_last_exclusive(st: &mut ThreadState, tok: *const Toke
             // The word first: until the flags follow, a signal handler
             // sees an exclusive reference whose word is not its thread's,
             // and leaves it alone.
+            if timing() {
+                tell_checker(|o| (o.word_released)(tok, false));
+            }
             token_at(tok).downgrade();
+            if timing() {
+                tell_checker(|o| (o.word_taken)(tok, true));
+            }
             compiler_fence(SeqCst);
             st.refs[p].flags = (st.refs[p].flags & !R_WORD_EXCL) | R_COUNTED;
         }

@@ -248,6 +248,10 @@ pub fn retake(r: Released, call: &'static str) {
 pub(super) fn give_back(st: &mut ThreadState, i: usize) {
     let rf = st.refs[i];
     let t = token_at(rf.tok);
+    if timing() {
+        let shared = rf.word_mode() == Mode::Shared;
+        tell_checker(|o| (o.word_released)(rf.tok, shared));
+    }
     match rf.word_mode() {
         Mode::Exclusive => t.release_exclusive(st.me()),
         Mode::Shared => {

@@ -12,7 +12,9 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::
 
 use super::word::Token;
 
-/// `LWKT_STATS` or a hold warning is on: time holds (see `observe`).
+/// The slow-path switch: statistics, a hold warning or a race checker is
+/// on, so every operation takes the general paths, which time holds and
+/// tell the checker about words (see `observe`).
 pub static TIMING: AtomicBool = AtomicBool::new(false);
 /// `LWKT_DEBUG`: richer misuse reports.
 pub static DEBUG: AtomicBool = AtomicBool::new(false);
@@ -54,6 +56,12 @@ pub struct Observer {
     pub released_on_block: fn(*const Token, &'static str),
     pub waited: fn(*const Token, u64),
     pub lost: fn(*const Token),
+    /// Race checkers (with `TIMING` on): the calling thread is about to
+    /// try for the token's word, has just taken it (shared: true), is
+    /// about to give it back.
+    pub word_wanted: fn(*const Token),
+    pub word_taken: fn(*const Token, bool),
+    pub word_released: fn(*const Token, bool),
     /// Arm the catch-all for the calling thread with its selector byte;
     /// false when it cannot run here.
     pub arm_thread: fn(*mut u8) -> bool,
@@ -86,6 +94,9 @@ static SILENT: Observer = Observer {
     released_on_block: |_, _| {},
     waited: |_, _| {},
     lost: |_| {},
+    word_wanted: |_| {},
+    word_taken: |_, _| {},
+    word_released: |_, _| {},
     arm_thread: |_| false,
     disarm_thread: || {},
     catchall_unavailable: || {},
@@ -93,6 +104,25 @@ static SILENT: Observer = Observer {
 
 fn sys_abort() -> ! {
     crate::sys::abort()
+}
+
+/// Tell a race checker (`word_wanted`, `word_taken`, `word_released`).
+/// Its runtime may make system calls of its own (ThreadSanitizer maps
+/// memory and waits on its own locks, from outside the allowed range): the
+/// selector says ALLOW meanwhile, so that the catch-all lets them through
+/// and the hooks pass them on, and none releases tokens in the middle of
+/// the operation being told.
+#[cold]
+#[inline(never)]
+pub(super) fn tell_checker(tell: impl FnOnce(&Observer)) {
+    let selector = super::tls::selector_slot();
+    // SAFETY: this thread's own static TLS byte.
+    let before = unsafe { ptr::read_volatile(selector) };
+    // SAFETY: as above.
+    unsafe { ptr::write_volatile(selector, super::tls::SELECT_ALLOW) };
+    tell(observer());
+    // SAFETY: as above.
+    unsafe { ptr::write_volatile(selector, before) };
 }
 
 /// The registered table.

@@ -36,12 +36,13 @@ pub(super) unsafe fn state_first_use(slot: *mut *mut ThreadState) -> &'static mu
         );
     }
     let p = m as *mut ThreadState;
+    // The fresh mapping is the state's initial value, all zero (see
+    // `ThreadState`); not written over: a write this size is a call of
+    // memcpy, which ThreadSanitizer intercepts and would take for a race
+    // with the exited thread whose state had the same pages.
     // SAFETY: a fresh mapping of the state's size, page-aligned, that
-    // nothing else knows of yet.
-    let st = unsafe {
-        p.write(ThreadState::NEW);
-        &mut *p
-    };
+    // nothing else knows of yet, whose zeros are a valid state.
+    let st = unsafe { &mut *p };
     st.tid = sys::gettid();
     super::registry::register(st);
     let key = EXIT_KEY.load(Relaxed);

@@ -2,7 +2,6 @@
 //! them, and the questions asked of it (who owns which word).
 
 use core::fmt::{self, Write};
-use core::ptr;
 use core::sync::atomic::{compiler_fence, Ordering::*};
 
 use super::acquire::*;
@@ -38,11 +37,6 @@ pub struct TokRef {
 }
 
 impl TokRef {
-    pub(super) const EMPTY: TokRef = TokRef {
-        tok: ptr::null(),
-        flags: 0,
-        lost_at: 0,
-    };
     pub(super) fn is_ref(&self) -> bool {
         self.flags & R_REF != 0
     }
@@ -61,6 +55,10 @@ impl TokRef {
     }
 }
 
+/// A thread's state. Its initial value is all zero bits (counts 0, null
+/// pointers, false), which is what a fresh anonymous mapping holds
+/// (`state_first_use`): every field must be valid and mean "nothing yet"
+/// at zero.
 pub struct ThreadState {
     pub(super) depth: u32,
     pub(super) released_below: u32,
@@ -86,23 +84,6 @@ pub struct ThreadState {
     pub(super) handing_off: *const Token,
     /// What an outside reader learns from the slow paths (`registry`).
     pub(super) record: super::registry::ThreadRecord,
-}
-
-impl ThreadState {
-    pub(super) const NEW: ThreadState = ThreadState {
-        depth: 0,
-        released_below: 0,
-        tid: 0,
-        losses: 0,
-        refs: [TokRef::EMPTY; MAX_REFS],
-        seq_at_release: [0; MAX_REFS],
-        acquired_ns: [0; MAX_REFS],
-        chaos_rng: 0,
-        taken_at: [0; MAX_REFS],
-        dispatch: false,
-        handing_off: ptr::null(),
-        record: super::registry::ThreadRecord::NEW,
-    };
 }
 
 impl ThreadState {
@@ -262,8 +243,13 @@ impl ThreadState {
     #[inline(always)]
     pub(super) fn took(&mut self, i: usize) {
         compiler_fence(SeqCst);
-        if self.refs[i].flags & R_WORD_EXCL == 0 {
+        let shared = self.refs[i].flags & R_WORD_EXCL == 0;
+        if shared {
             self.refs[i].flags |= R_COUNTED;
+        }
+        if timing() {
+            let tok = self.refs[i].tok;
+            tell_checker(|o| (o.word_taken)(tok, shared));
         }
     }
 
@@ -288,6 +274,9 @@ impl ThreadState {
     ) -> Result<(), Busy> {
         let flags = primary_flags(mode);
         let i = self.record(call, tok, flags);
+        if timing() {
+            tell_checker(|o| (o.word_wanted)(tok));
+        }
         match token_at(tok).try_acquire(mode, self.me()) {
             Ok(()) => {
                 self.took(i);

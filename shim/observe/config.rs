@@ -30,6 +30,12 @@ pub use crate::core::events::{CHAOS_SEED, DEBUG, HOLD_WARN_MS, TIMING};
 pub static STATS: AtomicU8 = AtomicU8::new(STATS_OFF);
 /// `LWKT_CATCHALL`: false when set to 0.
 pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
+/// The program carries ThreadSanitizer's runtime (`checkers` found it at
+/// load). The catch-all stays off then: that runtime makes system calls of
+/// its own from the program's code, tokens held or not, which dispatch
+/// would trap into a handler that itself runs through the runtime's
+/// interceptors.
+pub static THREAD_SANITIZER: AtomicBool = AtomicBool::new(false);
 /// Secure mode: the `LWKT_*` variables were ignored, and messages show no
 /// addresses.
 pub static SECURE: AtomicBool = AtomicBool::new(false);

@@ -5,7 +5,9 @@
 //! - `config`: the `LWKT_*` environment variables, read once at load;
 //! - `diag`: misuse reports (SPEC S10) and the names in messages;
 //! - `stats`: the `LWKT_STATS` counters, and the report's text;
-//! - `report`: where the report goes, whole or not at all.
+//! - `report`: where the report goes, whole or not at all;
+//! - `checkers`: telling ThreadSanitizer, Helgrind or DRD what the tokens
+//!   order (uses `config` only).
 //!
 //! Inside the layer: `line` ← `config` ← `diag`, `report` ← `stats`, each
 //! using only what is to its left (and `sys`). The layer reads the token
@@ -17,6 +19,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub(crate) mod checkers;
 pub(crate) mod config;
 pub(crate) mod diag;
 mod line;
@@ -29,4 +32,5 @@ pub(crate) fn init_process() {
     config::init_process();
     report::init_process();
     stats::init_process();
+    checkers::init_process();
 }

@@ -1,5 +1,5 @@
 //! Where the catch-all can run: wanted (`LWKT_CATCHALL`), not under
-//! valgrind, and a kernel with Syscall User Dispatch.
+//! valgrind or ThreadSanitizer, and a kernel with Syscall User Dispatch.
 
 use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
@@ -38,6 +38,7 @@ pub fn why_off() -> &'static str {
     match OFF_REASON.load(Relaxed) {
         OFF_BY_USER => "LWKT_CATCHALL=0",
         OFF_VALGRIND => "valgrind does not emulate Syscall User Dispatch",
+        OFF_TSAN => "ThreadSanitizer's runtime makes system calls of its own",
         _ => "this kernel has no Syscall User Dispatch",
     }
 }
@@ -45,6 +46,7 @@ pub fn why_off() -> &'static str {
 const OFF_BY_USER: u8 = 1;
 const OFF_VALGRIND: u8 = 2;
 const OFF_NO_KERNEL: u8 = 3;
+const OFF_TSAN: u8 = 4;
 static OFF_REASON: AtomicU8 = AtomicU8::new(0);
 
 const KERNEL_UNKNOWN: u8 = 0;
@@ -59,6 +61,8 @@ pub fn init_process() {
         OFF_REASON.store(OFF_BY_USER, Relaxed);
     } else if running_on_valgrind() {
         OFF_REASON.store(OFF_VALGRIND, Relaxed);
+    } else if config::THREAD_SANITIZER.load(Relaxed) {
+        OFF_REASON.store(OFF_TSAN, Relaxed);
     }
 }
 

@@ -2,6 +2,11 @@
 //! semaphores (calls/pthread.rs). Locks are tried first; condition and
 //! barrier waits always block.
 //!
+//! The non-blocking forms tried first are libc's own (`own`), not called
+//! by name: ThreadSanitizer's interceptors come before this library, and
+//! would take the try inside the program's call for a second lock of the
+//! same mutex (or a second join of the thread).
+//!
 //! glibc exports `pthread_cond_*` in two versions; the hooks, unversioned,
 //! call the current one (`GLIBC_2.3.2`), which programs linked today use.
 
@@ -16,12 +21,12 @@ use crate::interpose::release::released;
 
 hook! {
     fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int
-        => |real| pthread::lock("pthread_mutex_lock", || libc::pthread_mutex_trylock(m), || real(m))
+        => |real| pthread::lock("pthread_mutex_lock", || own::pthread_mutex_trylock::get()(m), || real(m))
 }
 
 hook! {
     fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, ts: *const timespec) -> c_int
-        => |real| pthread::lock("pthread_mutex_timedlock", || libc::pthread_mutex_trylock(m), || {
+        => |real| pthread::lock("pthread_mutex_timedlock", || own::pthread_mutex_trylock::get()(m), || {
             real(m, ts)
         })
 }
@@ -32,7 +37,7 @@ hook! {
         clock: clockid_t,
         ts: *const timespec,
     ) -> c_int
-        => |real| pthread::lock("pthread_mutex_clocklock", || libc::pthread_mutex_trylock(m), || {
+        => |real| pthread::lock("pthread_mutex_clocklock", || own::pthread_mutex_trylock::get()(m), || {
             real(m, clock, ts)
         })
 }
@@ -65,14 +70,14 @@ hook! {
 
 hook! {
     fn pthread_rwlock_rdlock(l: *mut pthread_rwlock_t) -> c_int
-        => |real| pthread::lock("pthread_rwlock_rdlock", || libc::pthread_rwlock_tryrdlock(l), || {
+        => |real| pthread::lock("pthread_rwlock_rdlock", || own::pthread_rwlock_tryrdlock::get()(l), || {
             real(l)
         })
 }
 
 hook! {
     fn pthread_rwlock_wrlock(l: *mut pthread_rwlock_t) -> c_int
-        => |real| pthread::lock("pthread_rwlock_wrlock", || libc::pthread_rwlock_trywrlock(l), || {
+        => |real| pthread::lock("pthread_rwlock_wrlock", || own::pthread_rwlock_trywrlock::get()(l), || {
             real(l)
         })
 }
@@ -80,7 +85,7 @@ hook! {
 hook! {
     fn pthread_rwlock_timedrdlock(l: *mut pthread_rwlock_t, ts: *const timespec) -> c_int
         => |real| {
-            let try_first = || libc::pthread_rwlock_tryrdlock(l);
+            let try_first = || own::pthread_rwlock_tryrdlock::get()(l);
             pthread::lock("pthread_rwlock_timedrdlock", try_first, || real(l, ts))
         }
 }
@@ -88,7 +93,7 @@ hook! {
 hook! {
     fn pthread_rwlock_timedwrlock(l: *mut pthread_rwlock_t, ts: *const timespec) -> c_int
         => |real| {
-            let try_first = || libc::pthread_rwlock_trywrlock(l);
+            let try_first = || own::pthread_rwlock_trywrlock::get()(l);
             pthread::lock("pthread_rwlock_timedwrlock", try_first, || real(l, ts))
         }
 }
@@ -100,7 +105,7 @@ hook! {
         ts: *const timespec,
     ) -> c_int
         => |real| {
-            let try_first = || libc::pthread_rwlock_tryrdlock(l);
+            let try_first = || own::pthread_rwlock_tryrdlock::get()(l);
             pthread::lock("pthread_rwlock_clockrdlock", try_first, || real(l, clock, ts))
         }
 }
@@ -112,19 +117,19 @@ hook! {
         ts: *const timespec,
     ) -> c_int
         => |real| {
-            let try_first = || libc::pthread_rwlock_trywrlock(l);
+            let try_first = || own::pthread_rwlock_trywrlock::get()(l);
             pthread::lock("pthread_rwlock_clockwrlock", try_first, || real(l, clock, ts))
         }
 }
 
 hook! {
     fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int
-        => |real| pthread::lock("pthread_join", || libc::pthread_tryjoin_np(t, ret), || real(t, ret))
+        => |real| pthread::lock("pthread_join", || own::pthread_tryjoin_np::get()(t, ret), || real(t, ret))
 }
 
 hook! {
     fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, ts: *const timespec) -> c_int
-        => |real| pthread::lock("pthread_timedjoin_np", || libc::pthread_tryjoin_np(t, ret), || {
+        => |real| pthread::lock("pthread_timedjoin_np", || own::pthread_tryjoin_np::get()(t, ret), || {
             real(t, ret, ts)
         })
 }
@@ -136,15 +141,42 @@ hook! {
 
 hook! {
     fn sem_wait(s: *mut sem_t) -> c_int
-        => |real| pthread::sem("sem_wait", || libc::sem_trywait(s), || real(s))
+        => |real| pthread::sem("sem_wait", || own::sem_trywait::get()(s), || real(s))
 }
 
 hook! {
     fn sem_timedwait(s: *mut sem_t, ts: *const timespec) -> c_int
-        => |real| pthread::sem("sem_timedwait", || libc::sem_trywait(s), || real(s, ts))
+        => |real| pthread::sem("sem_timedwait", || own::sem_trywait::get()(s), || real(s, ts))
 }
 
 hook! {
     fn sem_clockwait(s: *mut sem_t, clock: clockid_t, ts: *const timespec) -> c_int
-        => |real| pthread::sem("sem_clockwait", || libc::sem_trywait(s), || real(s, clock, ts))
+        => |real| pthread::sem("sem_clockwait", || own::sem_trywait::get()(s), || real(s, clock, ts))
+}
+
+/// libc's non-blocking forms, found after this library like the hooks'
+/// blocking ones.
+mod own {
+    use super::*;
+
+    pub mod pthread_mutex_trylock {
+        use super::*;
+        real_slot!(pthread_mutex_trylock: fn(*mut pthread_mutex_t) -> c_int);
+    }
+    pub mod pthread_rwlock_tryrdlock {
+        use super::*;
+        real_slot!(pthread_rwlock_tryrdlock: fn(*mut pthread_rwlock_t) -> c_int);
+    }
+    pub mod pthread_rwlock_trywrlock {
+        use super::*;
+        real_slot!(pthread_rwlock_trywrlock: fn(*mut pthread_rwlock_t) -> c_int);
+    }
+    pub mod pthread_tryjoin_np {
+        use super::*;
+        real_slot!(pthread_tryjoin_np: fn(pthread_t, *mut *mut c_void) -> c_int);
+    }
+    pub mod sem_trywait {
+        use super::*;
+        real_slot!(sem_trywait: fn(*mut sem_t) -> c_int);
+    }
 }
