@@ -81,6 +81,7 @@ static OBSERVER: core::events::Observer = core::events::Observer {
     word_wanted: observe::checkers::word_wanted,
     word_taken: observe::checkers::word_taken,
     word_released: observe::checkers::word_released,
+    private_memory: observe::checkers::private_memory,
     #[cfg(not(test))]
     arm_thread: catchall::enable_for_thread,
     #[cfg(test)]

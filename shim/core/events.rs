@@ -62,6 +62,9 @@ pub struct Observer {
     pub word_wanted: fn(*const Token),
     pub word_taken: fn(*const Token, bool),
     pub word_released: fn(*const Token, bool),
+    /// Memory that threads share only through the library's own atomics
+    /// (the registry): not to be checked for races.
+    pub private_memory: fn(usize, usize),
     /// Arm the catch-all for the calling thread with its selector byte;
     /// false when it cannot run here.
     pub arm_thread: fn(*mut u8) -> bool,
@@ -97,6 +100,7 @@ static SILENT: Observer = Observer {
     word_wanted: |_| {},
     word_taken: |_, _| {},
     word_released: |_, _| {},
+    private_memory: |_, _| {},
     arm_thread: |_| false,
     disarm_thread: || {},
     catchall_unavailable: || {},

@@ -21,6 +21,7 @@
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{compiler_fence, AtomicU64, AtomicUsize, Ordering::*};
 
+use super::events::tell_checker;
 use super::refs::*;
 pub use super::registry_abi::*;
 use super::tls::state_if_used;
@@ -81,6 +82,7 @@ pub(super) fn register(st: &mut ThreadState) {
     let addr = st as *mut ThreadState as usize;
     write_record(&mut st.record, |r| r.magic = RECORD_MAGIC);
     let mut chunk: &Chunk = &lwkt_registry.first;
+    hide_from_checkers(chunk);
     loop {
         for s in &chunk.slot {
             if s.load(Relaxed) == 0 && s.compare_exchange(0, addr, Release, Relaxed).is_ok() {
@@ -103,7 +105,15 @@ pub(super) fn register(st: &mut ThreadState) {
         // SAFETY: a published chunk is a mapped, zero-filled `Chunk` that
         // is never unmapped.
         chunk = unsafe { &*(next as *const Chunk) };
+        hide_from_checkers(chunk);
     }
+}
+
+/// Threads claim and clear slots with atomics that Helgrind and DRD do
+/// not count as synchronisation.
+fn hide_from_checkers(chunk: &Chunk) {
+    let addr = chunk as *const Chunk as usize;
+    tell_checker(|o| (o.private_memory)(addr, size_of::<Chunk>()));
 }
 
 /// A zero-filled chunk (all slots free), or 0 when there is no memory.

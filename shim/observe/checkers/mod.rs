@@ -93,6 +93,16 @@ pub(crate) fn word_taken(tok: *const Token, shared: bool) {
     }
 }
 
+/// `len` bytes at `addr` are the library's own, shared between threads
+/// through its atomics only (the registry's slots): hidden from valgrind's
+/// tools, which would take them for races. ThreadSanitizer never sees
+/// the library's memory.
+pub(crate) fn private_memory(addr: usize, len: usize) {
+    if CHECKER.load(Relaxed) == VALGRIND {
+        valgrind::hide_range(addr, len)
+    }
+}
+
 /// The calling thread is about to give back `tok`'s word.
 pub(crate) fn word_released(tok: *const Token, shared: bool) {
     match CHECKER.load(Relaxed) {

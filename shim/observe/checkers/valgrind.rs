@@ -67,9 +67,13 @@ pub(crate) fn running() -> bool {
 /// first touches them (a zero-filled or statically initialised token is
 /// never created, so each attempt on a word says it again).
 pub(crate) fn hide(tok: *const Token) {
-    let (a, n) = (tok as usize, core::mem::size_of::<Token>());
-    request(0, [HG_UNTRACKED, a, n, 0, 0, 0]);
-    request(0, [DRD_SUPPRESS, a, n, 0, 0, 0]);
+    hide_range(tok as usize, core::mem::size_of::<Token>());
+}
+
+/// Neither tool checks `len` bytes at `addr`.
+pub(crate) fn hide_range(addr: usize, len: usize) {
+    request(0, [HG_UNTRACKED, addr, len, 0, 0, 0]);
+    request(0, [DRD_SUPPRESS, addr, len, 0, 0, 0]);
 }
 
 pub(crate) fn created(tok: *const Token) {
