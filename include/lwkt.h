@@ -83,9 +83,10 @@ struct lwkt_token {
    */
   uint32_t t_handoff;
   /**
-   * Reserved, zero.
+   * Waiters asleep (or about to sleep) on `t_wake`: a release makes the
+   * wake-up system call only when one is counted.
    */
-  uint32_t t_reserved;
+  uint32_t t_sleepers;
   /**
    * Acquisitions of the word, by any thread (lets a thread know that its
    * token was taken while it was blocked, SPEC S8).

@@ -6,7 +6,9 @@
  *
  *   shim/token.rs   the lock word t_word (free, exclusive holder, shared
  *                   count, EXCLREQ), t_waiters, t_wake (futex event
- *                   counter), t_handoff; try_acquire, take_reserved,
+ *                   counter), t_handoff, t_sleepers (futex_wake only when
+ *                   a sleeper is counted; membarrier only for the first
+ *                   waiter counted); try_acquire, take_reserved,
  *                   try_acquire_shared, release_exclusive(+_contended),
  *                   release_shared, downgrade, wake_waiters/wake_sleepers,
  *                   acquire_slow (spin, count in t_waiters, membarrier,
@@ -130,6 +132,19 @@
 #ifndef RECORD_FIRST
 #define RECORD_FIRST 1
 #endif
+/* t_sleepers: a release calls futex_wake only when a sleeper is counted */
+#ifndef COUNT_SLEEPERS
+#define COUNT_SLEEPERS 1
+#endif
+/* a waiter runs membarrier only when it is the first one counted */
+#ifndef SKIP_MB_WHEN_COUNTED
+#define SKIP_MB_WHEN_COUNTED 1
+#endif
+/* ... or when its thread has another reference to the token (a wait of
+ * its own that a signal handler interrupted may be the one counted) */
+#ifndef NEST_GUARD
+#define NEST_GUARD 1
+#endif
 
 #define MAXT 3   /* array sizes: up to 3 threads */
 #define SB 4     /* store buffer entries per thread */
@@ -182,11 +197,16 @@
 byte mem[2 * NK];     /* t_word[t], t_handoff[t] */
 byte wexcl[NK];       /* t_waiters, exclusive part (low 16 bits) */
 byte wsh[NK];         /* t_waiters, shared part (high 16 bits) */
+/* t_sleepers: waiters inside (or about to enter) futex_wait. A waiter
+ * counts itself before it sleeps and uncounts itself when the wait returns
+ * without a wake-up; a waker uncounts the ones its futex_wake woke. */
+byte nsleep[NK];
 /* t_wake, the futex event counter. Only "has it moved since the waiter read
  * it" matters: wchg[thread*NK+t] is set by every bump and cleared when the
  * thread reads the counter (exact, and keeps the state space finite). */
 bit wchg[MAXC * NK];
 byte sleeping[MAXC];  /* futex sleepers (by context): token + 1, or 0 */
+bit woken[MAXC];      /* the sleeper's futex_wait returns 0: a futex_wake woke it */
 bit hin[MAXT];        /* thread i is running its signal handler */
 /* thread.rs handing_off: the token thread i's release is handing over, or
  * 255 (a handler's release never nests inside its thread's here: it
@@ -336,6 +356,10 @@ inline publish_to_releasers() {
 
 /* sys::futex_wait(wake, seen, timeout) in acquire_slow */
 inline futex_wait(t) {
+#if COUNT_SLEEPERS
+    /* t_sleepers.fetch_add(1) (locked) */
+    atomic { sb[me].n == 0; nsleep[t]++ }
+#endif
     atomic {
         sb[me].n == 0;
         /* nobody waits holding a token (but a word just handed over,
@@ -343,7 +367,7 @@ inline futex_wait(t) {
         assert(g_words[me] == g_handed[me]);
         if
         :: wchg[ctx * NK + t] == 0 -> sleeping[ctx] = t + 1
-        :: else -> skip
+        :: else -> skip   /* EAGAIN */
         fi
     }
 #if FUTEX_TIMEOUT
@@ -352,21 +376,32 @@ inline futex_wait(t) {
     :: atomic { sleeping[ctx] != 0 -> sleeping[ctx] = 0 }
     fi
 #else
-    sleeping[ctx] == 0
+    sleeping[ctx] == 0;
 #endif
+#if COUNT_SLEEPERS
+    /* not woken by a futex_wake (EAGAIN, a timeout, a signal), which
+     * would have uncounted us: uncount ourselves */
+    if
+    :: woken[ctx] == 0 -> atomic { sb[me].n == 0; nsleep[t]-- }
+    :: else -> skip
+    fi;
+#endif
+    woken[ctx] = 0
 }
 
-/* sys::futex_wake(wake, n): n is 1 or ALL; the kernel picks which one. */
+/* sys::futex_wake(wake, n): n is 1 or ALL; the kernel picks which one.
+ * Returns how many it woke in fn. */
 inline futex_wake(t, nwake) {
     atomic {
         sb[me].n == 0;
+        fn = 0;
         if
         :: nwake == ALL ->
             fj = 0;
             do
             :: fj < MAXC ->
                 if
-                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0
+                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0; woken[fj] = 1; fn++
                 :: else -> skip
                 fi;
                 fj++
@@ -375,10 +410,10 @@ inline futex_wake(t, nwake) {
             fj = 0
         :: else ->
             if
-            :: sleeping[0] == t + 1 -> sleeping[0] = 0
-            :: sleeping[1] == t + 1 -> sleeping[1] = 0
-            :: sleeping[2] == t + 1 -> sleeping[2] = 0
-            :: sleeping[3] == t + 1 -> sleeping[3] = 0
+            :: sleeping[0] == t + 1 -> sleeping[0] = 0; woken[0] = 1; fn = 1
+            :: sleeping[1] == t + 1 -> sleeping[1] = 0; woken[1] = 1; fn = 1
+            :: sleeping[2] == t + 1 -> sleeping[2] = 0; woken[2] = 1; fn = 1
+            :: sleeping[3] == t + 1 -> sleeping[3] = 0; woken[3] = 1; fn = 1
             :: else -> skip
             fi
         fi
@@ -386,7 +421,10 @@ inline futex_wake(t, nwake) {
 }
 
 /* token.rs wake_sleepers(everybody) (wake_waiters() is wake_sleepers(false)):
- * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake. */
+ * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake;
+ * with COUNT_SLEEPERS no futex_wake when t_sleepers is 0 (nobody can be
+ * asleep: a sleeper counts itself before the kernel compares t_wake), and
+ * the waker uncounts the sleepers it woke. */
 inline wake_sleepers(t, everybody) {
     atomic {
         sb[me].n == 0;
@@ -404,8 +442,19 @@ inline wake_sleepers(t, everybody) {
     :: else -> wn = 1
     fi;
     wx = 0;
-    wh = 0;
+#if COUNT_SLEEPERS
+    if
+    :: nsleep[t] == 0 && wh == 0 -> skip
+    :: else ->
+        futex_wake(t, wn);
+        atomic { sb[me].n == 0; nsleep[t] = nsleep[t] - fn };
+        fn = 0
+    fi;
+#else
     futex_wake(t, wn);
+    fn = 0;
+#endif
+    wh = 0;
     wn = 0
 }
 
@@ -647,12 +696,32 @@ inline acquire_slow(t, mode) {
     :: else ->
         atomic {
             sb[me].n == 0;   /* fetch_add(unit, SeqCst) */
+            aprev = wexcl[t] + wsh[t];
             if
             :: mode == EXCL -> wexcl[t]++
             :: else -> wsh[t]++
             fi
         }
+#if SKIP_MB_WHEN_COUNTED
+        /* Another waiter was counted already: every holder that took the
+         * word since sees a waiter when it releases, and the holder from
+         * before it is that waiter's membarrier's business. Unless that
+         * waiter may be this thread's own wait, which this handler
+         * interrupted (another reference of the thread to the token; the
+         * caller, retake, found one: anest): it cannot go on until the
+         * handler returns. */
+        if
+        :: anest -> aprev = 0
+        :: else -> skip
+        fi;
+        if
+        :: aprev == 0 -> publish_to_releasers()
+        :: else -> skip
+        fi;
+#else
         publish_to_releasers();
+#endif
+        aprev = 0;
         if
         :: mode == EXCL -> amy = me + 1
         :: else -> amy = (me + 1) | HS
@@ -847,6 +916,25 @@ byte srb[MAXT];
 #endif
 
 #define R_CNT 8   /* thread.rs R_COUNTED: a shared primary's count is in */
+
+/* retake: has the thread a reference to t besides ri (the one it is about
+ * to wait for)? Then a wait of its own may be among the counted waiters. */
+inline other_ref(t) {
+    d_step {
+    anest = 0;
+    aw = 0;
+    do
+    :: aw < depth ->
+        if
+        :: aw != ri && RTOK(aw) == t -> anest = NEST_GUARD
+        :: else -> skip
+        fi;
+        aw++
+    :: else -> break
+    od;
+    aw = 0
+    }
+}
 
 inline push(t, fl) {
     d_step {
@@ -1178,7 +1266,9 @@ inline retake() {
                     od;
                     rj = 0;
                     rb = rel_upto;
+                    other_ref(RTOK(ri));
                     acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                    anest = 0;
                     if
                     :: aresult == ACQ -> took(ri); held = 1 << ri
                     :: else -> d_step { RFL(ri) = RFL(ri) & ~R_PRIM }; held = 0
@@ -1417,7 +1507,9 @@ inline retake() {
                     :: else -> break
                     od;
                     rj = 0;
+                    other_ref(RTOK(ri));
                     acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                    anest = 0;
                     held = 1 << ri;
                     rfail = 1;
                     break
@@ -1628,7 +1720,8 @@ inline swap() {
 #define INLINE_LOCALS \
     byte ctx, pi, ct, cf, p, fk, ck, cs, hwv, hmis, hwait; \
     byte li, fj, mb, fq, wx, wh, wn, tw, tnew, th, tres, tres2; \
-    byte aw, ah, amy, aresult; \
+    byte aw, ah, amy, aresult, aprev, fn; \
+    bit anest; \
     bit areg, rfail, gw; \
     byte ri, rj, held, words, rel_below, rel_upto
 

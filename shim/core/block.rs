@@ -174,7 +174,8 @@ pub fn retake(r: Released, call: &'static str) {
                     st.released_below = upto as u32;
                     st.sync_selector();
                     let started = if timing() { sys::now_ns() } else { 0 };
-                    let waited = t.acquire_slow(rf.word_mode(), me);
+                    let alone = !(0..st.depth as usize).any(|j| j != i && st.refs[j].tok == rf.tok);
+                    let waited = t.acquire_slow(rf.word_mode(), me, alone);
                     if timing() {
                         (observer().waited)(rf.tok, sys::now_ns().saturating_sub(started));
                     }

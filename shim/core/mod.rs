@@ -28,6 +28,15 @@
 //!   `membarrier(PRIVATE_EXPEDITED)`: after that, either the holder's store is
 //!   visible to the waiter, or the holder's later load of `t_waiters` sees the
 //!   waiter. Without membarrier the release pays a full fence instead.
+//!   Only the first waiter of a contention episode pays it: one that finds
+//!   another counted skips it (every later holder sees that one at its
+//!   release), unless its thread has another reference to the token (the
+//!   counted waiter may be its own wait, interrupted by this signal
+//!   handler).
+//! * `t_sleepers` counts waiters in (or about to enter) `futex_wait` on
+//!   `t_wake`: each counts itself before it sleeps and uncounts itself if
+//!   it returns without a wake-up; a release bumps `t_wake` first, calls
+//!   `futex_wake` only when a sleeper is counted, and uncounts whom it woke.
 //! * Waiters sleep on `t_wake`, an event counter that releasers bump before
 //!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
 //!   release between the look and the sleep makes the sleep return at once.

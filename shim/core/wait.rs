@@ -10,12 +10,14 @@ use crate::sys;
 impl Token {
     /// Wait until the caller holds the word in `mode`. The caller holds no
     /// token (`acquire`, `block` released them all). Spins, then sleeps on the futex.
+    /// `alone`: the thread has no other reference to this token (none of
+    /// its own waits for it can be among the counted waiters).
     ///
     /// Long, and kept whole: the spin, the registration for a handoff, the
     /// `t_wake` read before the last look and the sleep are one protocol
     /// with `release_exclusive_contended`, read best in one place.
     #[cold]
-    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
+    pub fn acquire_slow(&self, mode: Mode, me: u32, alone: bool) -> Waited {
         for _ in 0..SPIN_ROUNDS {
             core::hint::spin_loop();
             if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
@@ -32,8 +34,16 @@ impl Token {
         } else {
             me | HANDOFF_SHARED
         };
-        self.waiters().fetch_add(unit, SeqCst);
-        publish_to_releasers();
+        // membarrier once per contention episode: when another waiter is
+        // counted already, every holder that took the word after it sees a
+        // waiter at its release, and the holder from before it is that
+        // waiter's membarrier's business (it looks at the word after its
+        // membarrier, and stays counted till it has the word). Not when
+        // that waiter may be this thread's own wait, interrupted by the
+        // signal handler that runs this one: it cannot go on meanwhile.
+        if self.waiters().fetch_add(unit, SeqCst) == 0 || !alone {
+            publish_to_releasers();
+        }
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
@@ -133,7 +143,11 @@ impl Token {
                 // gone to t_wake, hence the short timeout.
                 sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
             } else {
-                sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+                self.sleepers().fetch_add(1, SeqCst);
+                if sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS) != 0 {
+                    // Not woken (a wake-up uncounts whom it wakes).
+                    self.sleepers().fetch_sub(1, Relaxed);
+                }
             }
             slept_ns += sys::now_ns().saturating_sub(before);
             lost += 1;
