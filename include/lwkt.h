@@ -83,8 +83,8 @@ struct lwkt_token {
    */
   uint32_t t_handoff;
   /**
-   * Waiters asleep (or about to sleep) on `t_wake`: a release makes the
-   * wake-up system call only when one is counted.
+   * Waiters that may sleep on `t_wake` (counted before they last look at
+   * the word): a release wakes only when one is counted.
    */
   uint32_t t_sleepers;
   /**

@@ -136,6 +136,11 @@
 #ifndef COUNT_SLEEPERS
 #define COUNT_SLEEPERS 1
 #endif
+/* ... and a waiter counts itself before it reads t_wake and looks at the
+ * word (0: just before it sleeps) */
+#ifndef SLEEPERS_FIRST
+#define SLEEPERS_FIRST 1
+#endif
 /* a waiter runs membarrier only when it is the first one counted */
 #ifndef SKIP_MB_WHEN_COUNTED
 #define SKIP_MB_WHEN_COUNTED 1
@@ -197,16 +202,19 @@
 byte mem[2 * NK];     /* t_word[t], t_handoff[t] */
 byte wexcl[NK];       /* t_waiters, exclusive part (low 16 bits) */
 byte wsh[NK];         /* t_waiters, shared part (high 16 bits) */
-/* t_sleepers: waiters inside (or about to enter) futex_wait. A waiter
- * counts itself before it sleeps and uncounts itself when the wait returns
- * without a wake-up; a waker uncounts the ones its futex_wake woke. */
+/* t_sleepers: unregistered waiters between the top of a wait loop
+ * iteration (before they read t_wake and look at the word) and a wake-up
+ * (the waker uncounts whom it wakes) or the end of the wait. */
 byte nsleep[NK];
 /* t_wake, the futex event counter. Only "has it moved since the waiter read
  * it" matters: wchg[thread*NK+t] is set by every bump and cleared when the
  * thread reads the counter (exact, and keeps the state space finite). */
 bit wchg[MAXC * NK];
 byte sleeping[MAXC];  /* futex sleepers (by context): token + 1, or 0 */
-bit woken[MAXC];      /* the sleeper's futex_wait returns 0: a futex_wake woke it */
+/* the waiter (by context) is counted in t_sleepers: from the top of a
+ * wait loop iteration, until a futex_wake wakes it (the waker uncounts it)
+ * or it stops waiting */
+bit counted[MAXC];
 bit hin[MAXT];        /* thread i is running its signal handler */
 /* thread.rs handing_off: the token thread i's release is handing over, or
  * 255 (a handler's release never nests inside its thread's here: it
@@ -356,10 +364,6 @@ inline publish_to_releasers() {
 
 /* sys::futex_wait(wake, seen, timeout) in acquire_slow */
 inline futex_wait(t) {
-#if COUNT_SLEEPERS
-    /* t_sleepers.fetch_add(1) (locked) */
-    atomic { sb[me].n == 0; nsleep[t]++ }
-#endif
     atomic {
         sb[me].n == 0;
         /* nobody waits holding a token (but a word just handed over,
@@ -376,21 +380,19 @@ inline futex_wait(t) {
     :: atomic { sleeping[ctx] != 0 -> sleeping[ctx] = 0 }
     fi
 #else
-    sleeping[ctx] == 0;
+    sleeping[ctx] == 0
 #endif
-#if COUNT_SLEEPERS
-    /* not woken by a futex_wake (EAGAIN, a timeout, a signal), which
-     * would have uncounted us: uncount ourselves */
-    if
-    :: woken[ctx] == 0 -> atomic { sb[me].n == 0; nsleep[t]-- }
-    :: else -> skip
-    fi;
-#endif
-    woken[ctx] = 0
 }
 
 /* sys::futex_wake(wake, n): n is 1 or ALL; the kernel picks which one.
- * Returns how many it woke in fn. */
+ * Returns how many it woke in fn. With COUNT_SLEEPERS the waker uncounts
+ * each sleeper it woke (here in the same step: in the code a moment
+ * later, which only over-counts meanwhile). */
+#if COUNT_SLEEPERS
+#define WOKEN(j) if :: counted[j] -> counted[j] = 0; nsleep[t]-- :: else -> skip fi
+#else
+#define WOKEN(j) skip
+#endif
 inline futex_wake(t, nwake) {
     atomic {
         sb[me].n == 0;
@@ -401,7 +403,7 @@ inline futex_wake(t, nwake) {
             do
             :: fj < MAXC ->
                 if
-                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0; woken[fj] = 1; fn++
+                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0; WOKEN(fj); fn++
                 :: else -> skip
                 fi;
                 fj++
@@ -410,10 +412,10 @@ inline futex_wake(t, nwake) {
             fj = 0
         :: else ->
             if
-            :: sleeping[0] == t + 1 -> sleeping[0] = 0; woken[0] = 1; fn = 1
-            :: sleeping[1] == t + 1 -> sleeping[1] = 0; woken[1] = 1; fn = 1
-            :: sleeping[2] == t + 1 -> sleeping[2] = 0; woken[2] = 1; fn = 1
-            :: sleeping[3] == t + 1 -> sleeping[3] = 0; woken[3] = 1; fn = 1
+            :: sleeping[0] == t + 1 -> sleeping[0] = 0; WOKEN(0); fn = 1
+            :: sleeping[1] == t + 1 -> sleeping[1] = 0; WOKEN(1); fn = 1
+            :: sleeping[2] == t + 1 -> sleeping[2] = 0; WOKEN(2); fn = 1
+            :: sleeping[3] == t + 1 -> sleeping[3] = 0; WOKEN(3); fn = 1
             :: else -> skip
             fi
         fi
@@ -421,11 +423,19 @@ inline futex_wake(t, nwake) {
 }
 
 /* token.rs wake_sleepers(everybody) (wake_waiters() is wake_sleepers(false)):
- * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake;
- * with COUNT_SLEEPERS no futex_wake when t_sleepers is 0 (nobody can be
- * asleep: a sleeper counts itself before the kernel compares t_wake), and
- * the waker uncounts the sleepers it woke. */
+ * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake.
+ * With COUNT_SLEEPERS first a locked read of t_sleepers: when it is 0 and
+ * no handoff is registered, neither bump nor wake (a waiter counts itself
+ * before it reads t_wake and looks at the word: either this read sees it,
+ * or its look sees the word this release gave back). */
 inline wake_sleepers(t, everybody) {
+#if COUNT_SLEEPERS
+    atomic { sb[me].n == 0; ws = nsleep[t] }
+    load(HOFF(t), wh);
+    if
+    :: ws == 0 && wh == 0 && !wforce -> skip
+    :: else ->
+#endif
     atomic {
         sb[me].n == 0;
         fj = 0;
@@ -442,18 +452,13 @@ inline wake_sleepers(t, everybody) {
     :: else -> wn = 1
     fi;
     wx = 0;
-#if COUNT_SLEEPERS
-    if
-    :: nsleep[t] == 0 && wh == 0 -> skip
-    :: else ->
-        futex_wake(t, wn);
-        atomic { sb[me].n == 0; nsleep[t] = nsleep[t] - fn };
-        fn = 0
-    fi;
-#else
     futex_wake(t, wn);
-    fn = 0;
+    fn = 0
+#if COUNT_SLEEPERS
+    fi;
+    ws = 0
 #endif
+    ;
     wh = 0;
     wn = 0
 }
@@ -614,11 +619,15 @@ inline release_exclusive(t) {
             th = 0;
             tnew = 0;
             store_load_barrier();
+            /* the code wakes the registered waiter on t_handoff
+             * whatever t_sleepers says (the model has one futex) */
+            wforce = 1;
 #if HANDOFF_WAKES_ALL
-            wake_sleepers(t, 1)
+            wake_sleepers(t, 1);
 #else
-            wake_sleepers(t, 0)
+            wake_sleepers(t, 0);
 #endif
+            wforce = 0
         :: else ->
             atomic { sbpush(WORD(t), 0); g_rel_excl(me, t) }
             store_load_barrier();
@@ -730,6 +739,14 @@ inline acquire_slow(t, mode) {
         aresult = ACQ;
         do
         :: true ->
+#if COUNT_SLEEPERS
+            /* counted in t_sleepers before seen is read (unregistered) */
+            if
+            :: SLEEPERS_FIRST && !areg && !counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]++; counted[ctx] = 1 }
+            :: areg && counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]--; counted[ctx] = 0 }
+            :: else -> skip
+            fi;
+#endif
             wchg[ctx * NK + t] = 0;   /* seen = wake.load() */
             if
             :: areg ->
@@ -854,6 +871,13 @@ inline acquire_slow(t, mode) {
                 aw = 0   /* continue */
             :: else ->
                 aw = 0;
+#if COUNT_SLEEPERS && !SLEEPERS_FIRST
+                /* (the order that fails: counted only just before the sleep) */
+                if
+                :: !areg && !counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]++; counted[ctx] = 1 }
+                :: else -> skip
+                fi;
+#endif
                 futex_wait(t);
                 /* lost += 1; once starving (after LOST_RACES_BEFORE_HANDOFF
                  * and HANDOFF_AFTER_NS, or LOST_RACES_LIMIT): here, at any
@@ -875,6 +899,12 @@ inline acquire_slow(t, mode) {
                 fi
             fi
         od;
+#if COUNT_SLEEPERS
+        if
+        :: counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]--; counted[ctx] = 0 }
+        :: else -> skip
+        fi;
+#endif
         atomic {
             sb[me].n == 0;   /* fetch_sub(unit) */
             if
@@ -1187,13 +1217,16 @@ inline release_all() {
                         :: mem[HOFF(RTOK(ri))] == th -> mem[HOFF(RTOK(ri))] = 0
                         :: else -> skip
                         fi
-                    }
+                    };
+                    /* finish_handoff wakes t_handoff itself */
+                    wforce = 1
                 :: else -> skip
                 fi;
                 th = 0
             :: else -> skip
             fi;
-            wake_sleepers(RTOK(ri), 1)
+            wake_sleepers(RTOK(ri), 1);
+            wforce = 0
         :: else -> skip
         fi
     :: else -> break
@@ -1720,8 +1753,8 @@ inline swap() {
 #define INLINE_LOCALS \
     byte ctx, pi, ct, cf, p, fk, ck, cs, hwv, hmis, hwait; \
     byte li, fj, mb, fq, wx, wh, wn, tw, tnew, th, tres, tres2; \
-    byte aw, ah, amy, aresult, aprev, fn; \
-    bit anest; \
+    byte aw, ah, amy, aresult, aprev, fn, ws; \
+    bit anest, wforce; \
     bit areg, rfail, gw; \
     byte ri, rj, held, words, rel_below, rel_upto
 

@@ -33,10 +33,12 @@
 //!   release), unless its thread has another reference to the token (the
 //!   counted waiter may be its own wait, interrupted by this signal
 //!   handler).
-//! * `t_sleepers` counts waiters in (or about to enter) `futex_wait` on
-//!   `t_wake`: each counts itself before it sleeps and uncounts itself if
-//!   it returns without a wake-up; a release bumps `t_wake` first, calls
-//!   `futex_wake` only when a sleeper is counted, and uncounts whom it woke.
+//! * `t_sleepers` counts unregistered waiters from the top of each round
+//!   of their wait (before they read `t_wake` and look at the word) until
+//!   a wake-up or the end of the wait. A release reads it with a locked
+//!   instruction after giving the word back, and bumps `t_wake` and calls
+//!   `futex_wake` only when it is not 0; it uncounts whom it woke (their
+//!   wait returns 0).
 //! * Waiters sleep on `t_wake`, an event counter that releasers bump before
 //!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
 //!   release between the look and the sleep makes the sleep return at once.
@@ -95,7 +97,9 @@ pub mod token {
 /// The per-thread side, by the path the other layers use
 /// (`crate::thread`).
 pub mod thread {
-    pub use super::acquire::{get, get_exclusive_fast, rel, rel_exclusive_fast, try_get};
+    pub use super::acquire::{
+        get, get_exclusive_fast, get_shared_fast, rel, rel_exclusive_fast, try_get,
+    };
     pub use super::block::{handing_off, release_all, retake};
     #[cfg(not(test))] // only the hooks call it
     pub use super::chaos::chaos_cycle;

@@ -48,7 +48,20 @@ impl Token {
         let mut registered = false;
         let mut slept_ns = 0u64;
         let mut result = Waited::Acquired;
+        // Counted in t_sleepers (unregistered) from before `seen` is read
+        // and the word looked at, until a wake-up (the waker uncounts) or
+        // the end of the wait: a release that finds nobody counted makes
+        // neither the wake-up nor the `t_wake` bump (`wake_sleepers`), so
+        // a sleeper is not woken, nor its sleep cut short, for nothing.
+        let mut counted = false;
         loop {
+            if !registered && !counted {
+                self.sleepers().fetch_add(1, SeqCst);
+                counted = true;
+            } else if registered && counted {
+                self.sleepers().fetch_sub(1, Relaxed);
+                counted = false;
+            }
             let seen = self.wake().load(Acquire);
             if registered {
                 let h = self.handoff().load(Acquire);
@@ -143,10 +156,9 @@ impl Token {
                 // gone to t_wake, hence the short timeout.
                 sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
             } else {
-                self.sleepers().fetch_add(1, SeqCst);
-                if sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS) != 0 {
-                    // Not woken (a wake-up uncounts whom it wakes).
-                    self.sleepers().fetch_sub(1, Relaxed);
+                if sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS) == 0 {
+                    // Woken: the waker uncounted us.
+                    counted = false;
                 }
             }
             slept_ns += sys::now_ns().saturating_sub(before);
@@ -163,6 +175,9 @@ impl Token {
                 registered = true;
                 publish_to_releasers();
             }
+        }
+        if counted {
+            self.sleepers().fetch_sub(1, Relaxed);
         }
         self.waiters().fetch_sub(unit, Relaxed);
         result

@@ -21,8 +21,8 @@ pub struct Token {
     /// A starving waiter that the next exclusive release hands the token to:
     /// its thread id, with bit 31 set when it waits for a shared hold.
     pub t_handoff: u32,
-    /// Waiters asleep (or about to sleep) on `t_wake`: a release makes the
-    /// wake-up system call only when one is counted.
+    /// Waiters that may sleep on `t_wake` (counted before they last look at
+    /// the word): a release wakes only when one is counted.
     pub t_sleepers: u32,
     /// Acquisitions of the word, by any thread (lets a thread know that its
     /// token was taken while it was blocked, SPEC S8).
@@ -439,22 +439,24 @@ impl Token {
 
     /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
     ///
-    /// The system call only when a sleeper is counted: a sleeper counts
-    /// itself (locked) before the kernel compares `t_wake`, the bump here
-    /// is locked too, so either the load below sees it or its futex_wait
-    /// sees the bump and returns at once. The waker uncounts the sleepers
-    /// it woke (their wait returns 0 and they do not); so a release that
-    /// follows before a woken sleeper runs makes no system call either.
+    /// Bump and wake only when a sleeper is counted. The read of the count
+    /// is a locked instruction, after the caller's release of the word: a
+    /// waiter counts itself (locked) before it reads `t_wake` and looks at
+    /// the word, so either the read sees it, or its look sees the word
+    /// given back. The waker uncounts the sleepers it woke (their wait
+    /// returns 0 and they do not): a release that follows before a woken
+    /// sleeper runs makes no system call, and does not cut short the
+    /// sleep of the others.
     #[cold]
     pub(super) fn wake_sleepers(&self, everybody: bool) {
-        self.wake().fetch_add(1, SeqCst);
-        let w = self.waiters().load(Relaxed);
-        let n = if everybody || w >= SHARED_WAITER {
-            i32::MAX as u32
-        } else {
-            1
-        };
-        if self.sleepers().load(SeqCst) != 0 {
+        if self.sleepers().fetch_add(0, SeqCst) != 0 {
+            self.wake().fetch_add(1, Release);
+            let w = self.waiters().load(Relaxed);
+            let n = if everybody || w >= SHARED_WAITER {
+                i32::MAX as u32
+            } else {
+                1
+            };
             let woken = sys::futex_wake(self.wake(), n);
             if woken > 0 {
                 self.sleepers().fetch_sub(woken as u32, Relaxed);

@@ -409,8 +409,16 @@ fn waiter_and_sleeper_counts_return_to_zero() {
     }
     let tok = unsafe { &*t.0 };
     assert_eq!(tok.word().load(SeqCst), 0, "word left taken");
-    assert_eq!(unsafe { ptr::read_volatile(&tok.t_waiters) }, 0, "t_waiters");
-    assert_eq!(unsafe { ptr::read_volatile(&tok.t_sleepers) }, 0, "t_sleepers");
+    assert_eq!(
+        unsafe { ptr::read_volatile(&tok.t_waiters) },
+        0,
+        "t_waiters"
+    );
+    assert_eq!(
+        unsafe { ptr::read_volatile(&tok.t_sleepers) },
+        0,
+        "t_sleepers"
+    );
 }
 
 #[test]
