@@ -19,6 +19,11 @@ impl Token {
     #[cold]
     pub fn acquire_slow(&self, mode: Mode, me: u32, alone: bool) -> Waited {
         for _ in 0..SPIN_ROUNDS {
+            // Somebody waits already: queue behind rather than burn a CPU
+            // that the holder (or the woken waiter) may need.
+            if self.waiters().load(Relaxed) != 0 {
+                break;
+            }
             core::hint::spin_loop();
             if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
                 return Waited::Acquired;
