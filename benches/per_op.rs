@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::time::Duration;
 
-use common::{lwkt, PthreadMutex, Token};
+use common::{lwkt, PthreadMutex, PthreadRwLock, Token};
 use criterion::{BenchmarkId, Criterion};
 
 /// Lock, then unlock, the same object, many times.
@@ -36,6 +36,37 @@ fn uncontended(c: &mut Criterion) {
             libc::pthread_mutex_lock(p);
             libc::pthread_mutex_unlock(p);
         })
+    });
+
+    g.bench_function("token_shared_pair", |b| {
+        b.iter(|| unsafe {
+            let t = black_box(tok.ptr());
+            (l.gettoken_shared)(t);
+            (l.reltoken)(t);
+        })
+    });
+
+    let rw = PthreadRwLock::new();
+    g.bench_function("rwlock_read_pair", |b| {
+        b.iter(|| unsafe {
+            let p = black_box(rw.ptr());
+            libc::pthread_rwlock_rdlock(p);
+            libc::pthread_rwlock_unlock(p);
+        })
+    });
+
+    let am = PthreadMutex::adaptive();
+    g.bench_function("adaptive_mutex_pair", |b| {
+        b.iter(|| unsafe {
+            let p = black_box(am.ptr());
+            libc::pthread_mutex_lock(p);
+            libc::pthread_mutex_unlock(p);
+        })
+    });
+
+    let pl = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot_pair", |b| {
+        b.iter(|| drop(black_box(&pl).lock()))
     });
 
     let sm = std::sync::Mutex::new(0u64);

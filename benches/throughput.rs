@@ -27,12 +27,32 @@ fn compare(c: &mut Criterion, group: &str, threads: &[usize], work: Work, locks:
             g.bench_function(BenchmarkId::new(name, n), |b| {
                 b.iter_custom(|ops| pool.run(ops))
             });
+            // For scripts/bench: how evenly the threads got the lock.
+            let share = pool.share();
+            if share.per_thread.iter().sum::<u64>() == 0 {
+                continue; // not run (filtered out)
+            }
+            let max = share.per_thread.iter().max().copied().unwrap_or(0);
+            let min = share.per_thread.iter().min().copied().unwrap_or(0);
+            common::record_meta(
+                &format!("share-{group}-{name}-{n}"),
+                &format!("{max} {min} {} {}", share.starved_runs, share.long_runs),
+            );
         }
     }
     g.finish();
 }
 
 const TOKEN_VS_MUTEX: &[Contender] = &[("token", Lock::token), ("mutex", Lock::mutex)];
+
+/// The contended groups: the token against every peer.
+const TOKEN_VS_PEERS: &[Contender] = &[
+    ("token", Lock::token),
+    ("mutex", Lock::mutex),
+    ("adaptive_mutex", Lock::adaptive_mutex),
+    ("std_mutex", Lock::std_mutex),
+    ("parking_lot", Lock::parking_lot),
+];
 
 fn contended(c: &mut Criterion) {
     let threads = [2, 4, 8, 16];
@@ -41,14 +61,14 @@ fn contended(c: &mut Criterion) {
         "contended_10ns",
         &threads,
         Work::Spin(10),
-        TOKEN_VS_MUTEX,
+        TOKEN_VS_PEERS,
     );
     compare(
         c,
         "contended_1us",
         &threads,
         Work::Spin(1000),
-        TOKEN_VS_MUTEX,
+        TOKEN_VS_PEERS,
     );
 }
 

@@ -145,9 +145,10 @@ struct lwkt_token {
    */
   uint32_t t_handoff;
   /**
-   * Reserved, zero.
+   * Waiters that may sleep on `t_wake` (counted before they last look at
+   * the word): a release wakes only when one is counted.
    */
-  uint32_t t_reserved;
+  uint32_t t_sleepers;
   /**
    * Acquisitions of the word, by any thread (lets a thread know that its
    * token was taken while it was blocked, SPEC S8).

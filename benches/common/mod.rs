@@ -21,7 +21,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void, CStr};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,22 @@ impl PthreadMutex {
             libc::PTHREAD_MUTEX_INITIALIZER,
         )))
     }
+    /// glibc's adaptive mutex (`PTHREAD_MUTEX_ADAPTIVE_NP`): spins a
+    /// while on a held lock before it sleeps.
+    pub fn adaptive() -> Box<PthreadMutex> {
+        let m = PthreadMutex::new();
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
+            assert_eq!(
+                libc::pthread_mutexattr_settype(&mut attr, libc::PTHREAD_MUTEX_ADAPTIVE_NP),
+                0
+            );
+            assert_eq!(libc::pthread_mutex_init(m.ptr(), &attr), 0);
+            libc::pthread_mutexattr_destroy(&mut attr);
+        }
+        m
+    }
     pub fn ptr(&self) -> *mut libc::pthread_mutex_t {
         self.0.get()
     }
@@ -158,6 +174,17 @@ pub struct PthreadRwLock(UnsafeCell<libc::pthread_rwlock_t>);
 unsafe impl Sync for PthreadRwLock {}
 unsafe impl Send for PthreadRwLock {}
 
+impl PthreadRwLock {
+    pub fn new() -> Box<PthreadRwLock> {
+        Box::new(PthreadRwLock(UnsafeCell::new(
+            libc::PTHREAD_RWLOCK_INITIALIZER,
+        )))
+    }
+    pub fn ptr(&self) -> *mut libc::pthread_rwlock_t {
+        self.0.get()
+    }
+}
+
 /// The locks that the throughput groups compare, each doing the same work
 /// inside.
 pub enum Lock {
@@ -169,7 +196,17 @@ pub enum Lock {
     Mutex(Box<PthreadMutex>),
     /// glibc's `pthread_rwlock_rdlock` / `unlock`.
     RwRead(Box<PthreadRwLock>),
+    /// glibc's adaptive mutex.
+    Adaptive(Box<PthreadMutex>),
+    /// Rust's `std::sync::Mutex`.
+    Std(Box<Padded<Mutex<()>>>),
+    /// `parking_lot::Mutex`.
+    ParkingLot(Box<Padded<parking_lot::Mutex<()>>>),
 }
+
+/// A lock alone on its cache line, like the others here.
+#[repr(align(64))]
+pub struct Padded<T>(pub T);
 
 impl Lock {
     pub fn token() -> Lock {
@@ -181,38 +218,53 @@ impl Lock {
     pub fn mutex() -> Lock {
         Lock::Mutex(PthreadMutex::new())
     }
+    pub fn adaptive_mutex() -> Lock {
+        Lock::Adaptive(PthreadMutex::adaptive())
+    }
+    pub fn std_mutex() -> Lock {
+        Lock::Std(Box::new(Padded(Mutex::new(()))))
+    }
+    pub fn parking_lot() -> Lock {
+        Lock::ParkingLot(Box::new(Padded(parking_lot::Mutex::new(()))))
+    }
     pub fn rwlock_read() -> Lock {
-        Lock::RwRead(Box::new(PthreadRwLock(UnsafeCell::new(
-            libc::PTHREAD_RWLOCK_INITIALIZER,
-        ))))
+        Lock::RwRead(PthreadRwLock::new())
     }
 
+    /// Run `f` holding the lock (the Rust locks give it back by guard).
     #[inline(always)]
-    pub fn lock(&self) {
+    pub fn with<R>(&self, f: impl FnOnce() -> R) -> R {
         unsafe {
             match self {
-                Lock::Token(t) => (lwkt().gettoken)(t.ptr()),
-                Lock::SharedToken(t) => (lwkt().gettoken_shared)(t.ptr()),
-                Lock::Mutex(m) => {
+                Lock::Token(t) | Lock::SharedToken(t) => {
+                    if matches!(self, Lock::Token(_)) {
+                        (lwkt().gettoken)(t.ptr())
+                    } else {
+                        (lwkt().gettoken_shared)(t.ptr())
+                    }
+                    let r = f();
+                    (lwkt().reltoken)(t.ptr());
+                    r
+                }
+                Lock::Mutex(m) | Lock::Adaptive(m) => {
                     libc::pthread_mutex_lock(m.ptr());
+                    let r = f();
+                    libc::pthread_mutex_unlock(m.ptr());
+                    r
                 }
                 Lock::RwRead(l) => {
                     libc::pthread_rwlock_rdlock(l.0.get());
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
-    pub fn unlock(&self) {
-        unsafe {
-            match self {
-                Lock::Token(t) | Lock::SharedToken(t) => (lwkt().reltoken)(t.ptr()),
-                Lock::Mutex(m) => {
-                    libc::pthread_mutex_unlock(m.ptr());
-                }
-                Lock::RwRead(l) => {
+                    let r = f();
                     libc::pthread_rwlock_unlock(l.0.get());
+                    r
+                }
+                Lock::Std(m) => {
+                    let _g = m.0.lock().unwrap();
+                    f()
+                }
+                Lock::ParkingLot(m) => {
+                    let _g = m.0.lock();
+                    f()
                 }
             }
         }
@@ -363,6 +415,40 @@ struct Shared {
     threads: u64,
     start: Barrier,
     finish: Barrier,
+    /// Operations each worker did in the last run.
+    last_run: Vec<AtomicU64>,
+    /// Per-thread totals over all runs, and runs where a worker did nothing.
+    share: Mutex<Share>,
+}
+
+/// How the operations of a pool's runs were spread over its threads.
+#[derive(Clone, Default, Debug)]
+pub struct Share {
+    /// Operations per thread, all runs together.
+    pub per_thread: Vec<u64>,
+    /// Runs of at least STARVED_RUN_MS in which some thread did nothing.
+    pub starved_runs: u64,
+    /// Runs of at least STARVED_RUN_MS.
+    pub long_runs: u64,
+}
+
+/// A run this long gives every thread time to get the lock at least once
+/// under any bound on bypassing (a token waiter is handed the token after
+/// at most 32 lost races, or 3 and 1 ms).
+pub const STARVED_RUN_MS: u64 = 20;
+
+impl Share {
+    /// The busiest thread's operations over the idlest one's (infinite when
+    /// one did none).
+    pub fn max_over_min(&self) -> f64 {
+        let max = self.per_thread.iter().copied().max().unwrap_or(0);
+        let min = self.per_thread.iter().copied().min().unwrap_or(0);
+        if min == 0 {
+            f64::INFINITY
+        } else {
+            max as f64 / min as f64
+        }
+    }
 }
 
 /// `threads` workers that stay alive across criterion's samples, so that a
@@ -401,6 +487,11 @@ impl Pool {
             threads: threads as u64,
             start: Barrier::new(threads + 1),
             finish: Barrier::new(threads + 1),
+            last_run: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            share: Mutex::new(Share {
+                per_thread: vec![0; threads],
+                ..Share::default()
+            }),
         });
         let workers = (0..threads)
             .map(|i| {
@@ -423,7 +514,22 @@ impl Pool {
         if !s.lock.is_shared() {
             assert_eq!(s.done_ops.load(Relaxed), ops, "lost updates: broken lock");
         }
+        let mut share = s.share.lock().unwrap();
+        let long = elapsed >= Duration::from_millis(STARVED_RUN_MS);
+        share.long_runs += u64::from(long);
+        let mut starved = false;
+        for (total, last) in share.per_thread.iter_mut().zip(&s.last_run) {
+            let n = last.load(Relaxed);
+            *total += n;
+            starved |= n == 0;
+        }
+        share.starved_runs += u64::from(long && starved);
         elapsed
+    }
+
+    /// How the operations so far were spread over the threads.
+    pub fn share(&self) -> Share {
+        self.shared.share.lock().unwrap().clone()
     }
 }
 
@@ -457,26 +563,32 @@ fn worker(s: &Shared, index: u64) {
         } else {
             u64::MAX
         };
+        let mut done = 0;
         while mine > 0 {
-            s.lock.lock();
-            if !s.lock.is_shared() {
-                let n = s.done_ops.load(Relaxed);
-                if n >= target {
-                    s.lock.unlock();
-                    break;
+            let counted = s.lock.with(|| {
+                if !s.lock.is_shared() {
+                    let n = s.done_ops.load(Relaxed);
+                    if n >= target {
+                        return false;
+                    }
+                    s.done_ops.store(n + 1, Relaxed);
                 }
-                s.done_ops.store(n + 1, Relaxed);
+                match s.work {
+                    Work::Spin(_) => spin(s.spin_iters),
+                    Work::Sleep(_) => unsafe {
+                        (lwkt().nanosleep)(&sleep, std::ptr::null_mut());
+                    },
+                    Work::PipeRead(_) => conversation.as_ref().unwrap().ask(),
+                }
+                true
+            });
+            if !counted {
+                break;
             }
-            match s.work {
-                Work::Spin(_) => spin(s.spin_iters),
-                Work::Sleep(_) => unsafe {
-                    (lwkt().nanosleep)(&sleep, std::ptr::null_mut());
-                },
-                Work::PipeRead(_) => conversation.as_ref().unwrap().ask(),
-            }
-            s.lock.unlock();
+            done += 1;
             mine -= 1;
         }
+        s.last_run[index as usize].store(done, Relaxed);
         s.finish.wait();
     }
 }

@@ -6,7 +6,9 @@
  *
  *   shim/token.rs   the lock word t_word (free, exclusive holder, shared
  *                   count, EXCLREQ), t_waiters, t_wake (futex event
- *                   counter), t_handoff; try_acquire, take_reserved,
+ *                   counter), t_handoff, t_sleepers (futex_wake only when
+ *                   a sleeper is counted; membarrier only for the first
+ *                   waiter counted); try_acquire, take_reserved,
  *                   try_acquire_shared, release_exclusive(+_contended),
  *                   release_shared, downgrade, wake_waiters/wake_sleepers,
  *                   acquire_slow (spin, count in t_waiters, membarrier,
@@ -130,6 +132,24 @@
 #ifndef RECORD_FIRST
 #define RECORD_FIRST 1
 #endif
+/* t_sleepers: a release calls futex_wake only when a sleeper is counted */
+#ifndef COUNT_SLEEPERS
+#define COUNT_SLEEPERS 1
+#endif
+/* ... and a waiter counts itself before it reads t_wake and looks at the
+ * word (0: just before it sleeps) */
+#ifndef SLEEPERS_FIRST
+#define SLEEPERS_FIRST 1
+#endif
+/* a waiter runs membarrier only when it is the first one counted */
+#ifndef SKIP_MB_WHEN_COUNTED
+#define SKIP_MB_WHEN_COUNTED 1
+#endif
+/* ... or when its thread has another reference to the token (a wait of
+ * its own that a signal handler interrupted may be the one counted) */
+#ifndef NEST_GUARD
+#define NEST_GUARD 1
+#endif
 
 #define MAXT 3   /* array sizes: up to 3 threads */
 #define SB 4     /* store buffer entries per thread */
@@ -182,11 +202,19 @@
 byte mem[2 * NK];     /* t_word[t], t_handoff[t] */
 byte wexcl[NK];       /* t_waiters, exclusive part (low 16 bits) */
 byte wsh[NK];         /* t_waiters, shared part (high 16 bits) */
+/* t_sleepers: unregistered waiters between the top of a wait loop
+ * iteration (before they read t_wake and look at the word) and a wake-up
+ * (the waker uncounts whom it wakes) or the end of the wait. */
+byte nsleep[NK];
 /* t_wake, the futex event counter. Only "has it moved since the waiter read
  * it" matters: wchg[thread*NK+t] is set by every bump and cleared when the
  * thread reads the counter (exact, and keeps the state space finite). */
 bit wchg[MAXC * NK];
 byte sleeping[MAXC];  /* futex sleepers (by context): token + 1, or 0 */
+/* the waiter (by context) is counted in t_sleepers: from the top of a
+ * wait loop iteration, until a futex_wake wakes it (the waker uncounts it)
+ * or it stops waiting */
+bit counted[MAXC];
 bit hin[MAXT];        /* thread i is running its signal handler */
 /* thread.rs handing_off: the token thread i's release is handing over, or
  * 255 (a handler's release never nests inside its thread's here: it
@@ -343,7 +371,7 @@ inline futex_wait(t) {
         assert(g_words[me] == g_handed[me]);
         if
         :: wchg[ctx * NK + t] == 0 -> sleeping[ctx] = t + 1
-        :: else -> skip
+        :: else -> skip   /* EAGAIN */
         fi
     }
 #if FUTEX_TIMEOUT
@@ -356,17 +384,26 @@ inline futex_wait(t) {
 #endif
 }
 
-/* sys::futex_wake(wake, n): n is 1 or ALL; the kernel picks which one. */
+/* sys::futex_wake(wake, n): n is 1 or ALL; the kernel picks which one.
+ * Returns how many it woke in fn. With COUNT_SLEEPERS the waker uncounts
+ * each sleeper it woke (here in the same step: in the code a moment
+ * later, which only over-counts meanwhile). */
+#if COUNT_SLEEPERS
+#define WOKEN(j) if :: counted[j] -> counted[j] = 0; nsleep[t]-- :: else -> skip fi
+#else
+#define WOKEN(j) skip
+#endif
 inline futex_wake(t, nwake) {
     atomic {
         sb[me].n == 0;
+        fn = 0;
         if
         :: nwake == ALL ->
             fj = 0;
             do
             :: fj < MAXC ->
                 if
-                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0
+                :: sleeping[fj] == t + 1 -> sleeping[fj] = 0; WOKEN(fj); fn++
                 :: else -> skip
                 fi;
                 fj++
@@ -375,10 +412,10 @@ inline futex_wake(t, nwake) {
             fj = 0
         :: else ->
             if
-            :: sleeping[0] == t + 1 -> sleeping[0] = 0
-            :: sleeping[1] == t + 1 -> sleeping[1] = 0
-            :: sleeping[2] == t + 1 -> sleeping[2] = 0
-            :: sleeping[3] == t + 1 -> sleeping[3] = 0
+            :: sleeping[0] == t + 1 -> sleeping[0] = 0; WOKEN(0); fn = 1
+            :: sleeping[1] == t + 1 -> sleeping[1] = 0; WOKEN(1); fn = 1
+            :: sleeping[2] == t + 1 -> sleeping[2] = 0; WOKEN(2); fn = 1
+            :: sleeping[3] == t + 1 -> sleeping[3] = 0; WOKEN(3); fn = 1
             :: else -> skip
             fi
         fi
@@ -386,8 +423,19 @@ inline futex_wake(t, nwake) {
 }
 
 /* token.rs wake_sleepers(everybody) (wake_waiters() is wake_sleepers(false)):
- * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake. */
+ * bump t_wake (fetch_add: locked), load t_waiters, load t_handoff, wake.
+ * With COUNT_SLEEPERS first a locked read of t_sleepers: when it is 0 and
+ * no handoff is registered, neither bump nor wake (a waiter counts itself
+ * before it reads t_wake and looks at the word: either this read sees it,
+ * or its look sees the word this release gave back). */
 inline wake_sleepers(t, everybody) {
+#if COUNT_SLEEPERS
+    atomic { sb[me].n == 0; ws = nsleep[t] }
+    load(HOFF(t), wh);
+    if
+    :: ws == 0 && wh == 0 && !wforce -> skip
+    :: else ->
+#endif
     atomic {
         sb[me].n == 0;
         fj = 0;
@@ -404,8 +452,14 @@ inline wake_sleepers(t, everybody) {
     :: else -> wn = 1
     fi;
     wx = 0;
-    wh = 0;
     futex_wake(t, wn);
+    fn = 0
+#if COUNT_SLEEPERS
+    fi;
+    ws = 0
+#endif
+    ;
+    wh = 0;
     wn = 0
 }
 
@@ -565,11 +619,15 @@ inline release_exclusive(t) {
             th = 0;
             tnew = 0;
             store_load_barrier();
+            /* the code wakes the registered waiter on t_handoff
+             * whatever t_sleepers says (the model has one futex) */
+            wforce = 1;
 #if HANDOFF_WAKES_ALL
-            wake_sleepers(t, 1)
+            wake_sleepers(t, 1);
 #else
-            wake_sleepers(t, 0)
+            wake_sleepers(t, 0);
 #endif
+            wforce = 0
         :: else ->
             atomic { sbpush(WORD(t), 0); g_rel_excl(me, t) }
             store_load_barrier();
@@ -647,12 +705,32 @@ inline acquire_slow(t, mode) {
     :: else ->
         atomic {
             sb[me].n == 0;   /* fetch_add(unit, SeqCst) */
+            aprev = wexcl[t] + wsh[t];
             if
             :: mode == EXCL -> wexcl[t]++
             :: else -> wsh[t]++
             fi
         }
+#if SKIP_MB_WHEN_COUNTED
+        /* Another waiter was counted already: every holder that took the
+         * word since sees a waiter when it releases, and the holder from
+         * before it is that waiter's membarrier's business. Unless that
+         * waiter may be this thread's own wait, which this handler
+         * interrupted (another reference of the thread to the token; the
+         * caller, retake, found one: anest): it cannot go on until the
+         * handler returns. */
+        if
+        :: anest -> aprev = 0
+        :: else -> skip
+        fi;
+        if
+        :: aprev == 0 -> publish_to_releasers()
+        :: else -> skip
+        fi;
+#else
         publish_to_releasers();
+#endif
+        aprev = 0;
         if
         :: mode == EXCL -> amy = me + 1
         :: else -> amy = (me + 1) | HS
@@ -661,6 +739,14 @@ inline acquire_slow(t, mode) {
         aresult = ACQ;
         do
         :: true ->
+#if COUNT_SLEEPERS
+            /* counted in t_sleepers before seen is read (unregistered) */
+            if
+            :: SLEEPERS_FIRST && !areg && !counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]++; counted[ctx] = 1 }
+            :: areg && counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]--; counted[ctx] = 0 }
+            :: else -> skip
+            fi;
+#endif
             wchg[ctx * NK + t] = 0;   /* seen = wake.load() */
             if
             :: areg ->
@@ -785,6 +871,13 @@ inline acquire_slow(t, mode) {
                 aw = 0   /* continue */
             :: else ->
                 aw = 0;
+#if COUNT_SLEEPERS && !SLEEPERS_FIRST
+                /* (the order that fails: counted only just before the sleep) */
+                if
+                :: !areg && !counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]++; counted[ctx] = 1 }
+                :: else -> skip
+                fi;
+#endif
                 futex_wait(t);
                 /* lost += 1; once starving (after LOST_RACES_BEFORE_HANDOFF
                  * and HANDOFF_AFTER_NS, or LOST_RACES_LIMIT): here, at any
@@ -806,6 +899,12 @@ inline acquire_slow(t, mode) {
                 fi
             fi
         od;
+#if COUNT_SLEEPERS
+        if
+        :: counted[ctx] -> atomic { sb[me].n == 0; nsleep[t]--; counted[ctx] = 0 }
+        :: else -> skip
+        fi;
+#endif
         atomic {
             sb[me].n == 0;   /* fetch_sub(unit) */
             if
@@ -847,6 +946,25 @@ byte srb[MAXT];
 #endif
 
 #define R_CNT 8   /* thread.rs R_COUNTED: a shared primary's count is in */
+
+/* retake: has the thread a reference to t besides ri (the one it is about
+ * to wait for)? Then a wait of its own may be among the counted waiters. */
+inline other_ref(t) {
+    d_step {
+    anest = 0;
+    aw = 0;
+    do
+    :: aw < depth ->
+        if
+        :: aw != ri && RTOK(aw) == t -> anest = NEST_GUARD
+        :: else -> skip
+        fi;
+        aw++
+    :: else -> break
+    od;
+    aw = 0
+    }
+}
 
 inline push(t, fl) {
     d_step {
@@ -1099,13 +1217,16 @@ inline release_all() {
                         :: mem[HOFF(RTOK(ri))] == th -> mem[HOFF(RTOK(ri))] = 0
                         :: else -> skip
                         fi
-                    }
+                    };
+                    /* finish_handoff wakes t_handoff itself */
+                    wforce = 1
                 :: else -> skip
                 fi;
                 th = 0
             :: else -> skip
             fi;
-            wake_sleepers(RTOK(ri), 1)
+            wake_sleepers(RTOK(ri), 1);
+            wforce = 0
         :: else -> skip
         fi
     :: else -> break
@@ -1178,7 +1299,9 @@ inline retake() {
                     od;
                     rj = 0;
                     rb = rel_upto;
+                    other_ref(RTOK(ri));
                     acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                    anest = 0;
                     if
                     :: aresult == ACQ -> took(ri); held = 1 << ri
                     :: else -> d_step { RFL(ri) = RFL(ri) & ~R_PRIM }; held = 0
@@ -1417,7 +1540,9 @@ inline retake() {
                     :: else -> break
                     od;
                     rj = 0;
+                    other_ref(RTOK(ri));
                     acquire_slow(RTOK(ri), ((RFL(ri) & R_WEXCL) -> EXCL : SHRD));
+                    anest = 0;
                     held = 1 << ri;
                     rfail = 1;
                     break
@@ -1628,7 +1753,8 @@ inline swap() {
 #define INLINE_LOCALS \
     byte ctx, pi, ct, cf, p, fk, ck, cs, hwv, hmis, hwait; \
     byte li, fj, mb, fq, wx, wh, wn, tw, tnew, th, tres, tres2; \
-    byte aw, ah, amy, aresult; \
+    byte aw, ah, amy, aresult, aprev, fn, ws; \
+    bit anest, wforce; \
     bit areg, rfail, gw; \
     byte ri, rj, held, words, rel_below, rel_upto
 

@@ -154,6 +154,9 @@ pub unsafe extern "C" fn lwkt_gettoken(tok: lwkt_token_t) {
 /// cbindgen:postfix=LWKT_ACQUIRES_SHARED(tok)
 #[no_mangle]
 pub unsafe extern "C" fn lwkt_gettoken_shared(tok: lwkt_token_t) {
+    if !tok.is_null() && thread::get_shared_fast(tok) {
+        return;
+    }
     thread::get(
         "lwkt_gettoken_shared",
         checked("lwkt_gettoken_shared", tok),

@@ -80,6 +80,42 @@ pub fn rel_exclusive_fast(tok: *const Token) -> bool {
     true
 }
 
+/// `lwkt_gettoken_shared`'s common case (see `get_exclusive_fast`): a
+/// thread with no reference to the token yet starts or joins a shared hold
+/// of this process that no exclusive waiter has reserved. False: take the
+/// general path (`get`), which also handles recursion.
+#[inline(always)]
+pub fn get_shared_fast(tok: *const Token) -> bool {
+    // SAFETY: this thread's own static TLS pointer.
+    let p = unsafe { *state_slot() };
+    if p.is_null() || timing() {
+        return false;
+    }
+    // SAFETY: non-null only once it points at this thread's state.
+    let st = unsafe { &mut *p };
+    let d = st.depth as usize;
+    if d >= MAX_REFS {
+        return false;
+    }
+    // Any reference to the token already (recursion, a hold of its own,
+    // a step a signal handler interrupted): the general path decides.
+    if st.refs[..d].iter().any(|r| r.tok == tok) {
+        return false;
+    }
+    // The reference first, then the word (SPEC section 7); `took` notes
+    // the count only once it is in the word.
+    // SAFETY: d < MAX_REFS, checked above.
+    unsafe { st.fill_top(d, tok, R_PRIMARY) };
+    st.sync_selector_at(d as u32 + 1);
+    compiler_fence(SeqCst);
+    if token_at(tok).try_acquire_shared(st.tid).is_err() {
+        st.pop(d);
+        return false;
+    }
+    st.took(d);
+    true
+}
+
 /// `lwkt_gettoken` / `lwkt_gettoken_shared`.
 #[inline(never)]
 pub fn get(call: &'static str, tok: *const Token, mode: Mode) {

@@ -174,8 +174,9 @@ pub fn retake(r: Released, call: &'static str) {
                     st.released_below = upto as u32;
                     st.sync_selector();
                     let started = if timing() { sys::now_ns() } else { 0 };
+                    let alone = !(0..st.depth as usize).any(|j| j != i && st.refs[j].tok == rf.tok);
                     let note = super::registry::wait_begin(st, rf.tok, rf.word_mode());
-                    let waited = t.acquire_slow(rf.word_mode(), me);
+                    let waited = t.acquire_slow(rf.word_mode(), me, alone);
                     super::registry::wait_end(st, note);
                     if timing() {
                         (observer().waited)(rf.tok, sys::now_ns().saturating_sub(started));

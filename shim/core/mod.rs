@@ -29,6 +29,17 @@
 //!   `membarrier(PRIVATE_EXPEDITED)`: after that, either the holder's store is
 //!   visible to the waiter, or the holder's later load of `t_waiters` sees the
 //!   waiter. Without membarrier the release pays a full fence instead.
+//!   Only the first waiter of a contention episode pays it: one that finds
+//!   another counted skips it (every later holder sees that one at its
+//!   release), unless its thread has another reference to the token (the
+//!   counted waiter may be its own wait, interrupted by this signal
+//!   handler).
+//! * `t_sleepers` counts unregistered waiters from the top of each round
+//!   of their wait (before they read `t_wake` and look at the word) until
+//!   a wake-up or the end of the wait. A release reads it with a locked
+//!   instruction after giving the word back, and bumps `t_wake` and calls
+//!   `futex_wake` only when it is not 0; it uncounts whom it woke (their
+//!   wait returns 0).
 //! * Waiters sleep on `t_wake`, an event counter that releasers bump before
 //!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
 //!   release between the look and the sleep makes the sleep return at once.
@@ -90,7 +101,9 @@ pub mod token {
 /// The per-thread side, by the path the other layers use
 /// (`crate::thread`).
 pub mod thread {
-    pub use super::acquire::{get, get_exclusive_fast, rel, rel_exclusive_fast, try_get};
+    pub use super::acquire::{
+        get, get_exclusive_fast, get_shared_fast, rel, rel_exclusive_fast, try_get,
+    };
     pub use super::block::{handing_off, release_all, retake};
     #[cfg(not(test))] // only the hooks call it
     pub use super::chaos::chaos_cycle;

@@ -10,13 +10,20 @@ use crate::sys;
 impl Token {
     /// Wait until the caller holds the word in `mode`. The caller holds no
     /// token (`acquire`, `block` released them all). Spins, then sleeps on the futex.
+    /// `alone`: the thread has no other reference to this token (none of
+    /// its own waits for it can be among the counted waiters).
     ///
     /// Long, and kept whole: the spin, the registration for a handoff, the
     /// `t_wake` read before the last look and the sleep are one protocol
     /// with `release_exclusive_contended`, read best in one place.
     #[cold]
-    pub fn acquire_slow(&self, mode: Mode, me: u32) -> Waited {
+    pub fn acquire_slow(&self, mode: Mode, me: u32, alone: bool) -> Waited {
         for _ in 0..SPIN_ROUNDS {
+            // Somebody waits already: queue behind rather than burn a CPU
+            // that the holder (or the woken waiter) may need.
+            if self.waiters().load(Relaxed) != 0 {
+                break;
+            }
             core::hint::spin_loop();
             if self.word().load(Relaxed) == 0 && self.try_acquire(mode, me).is_ok() {
                 return Waited::Acquired;
@@ -32,13 +39,34 @@ impl Token {
         } else {
             me | HANDOFF_SHARED
         };
-        self.waiters().fetch_add(unit, SeqCst);
-        publish_to_releasers();
+        // membarrier once per contention episode: when another waiter is
+        // counted already, every holder that took the word after it sees a
+        // waiter at its release, and the holder from before it is that
+        // waiter's membarrier's business (it looks at the word after its
+        // membarrier, and stays counted till it has the word). Not when
+        // that waiter may be this thread's own wait, interrupted by the
+        // signal handler that runs this one: it cannot go on meanwhile.
+        if self.waiters().fetch_add(unit, SeqCst) == 0 || !alone {
+            publish_to_releasers();
+        }
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
         let mut result = Waited::Acquired;
+        // Counted in t_sleepers (unregistered) from before `seen` is read
+        // and the word looked at, until a wake-up (the waker uncounts) or
+        // the end of the wait: a release that finds nobody counted makes
+        // neither the wake-up nor the `t_wake` bump (`wake_sleepers`), so
+        // a sleeper is not woken, nor its sleep cut short, for nothing.
+        let mut counted = false;
         loop {
+            if !registered && !counted {
+                self.sleepers().fetch_add(1, SeqCst);
+                counted = true;
+            } else if registered && counted {
+                self.sleepers().fetch_sub(1, Relaxed);
+                counted = false;
+            }
             let seen = self.wake().load(Acquire);
             if registered {
                 let h = self.handoff().load(Acquire);
@@ -133,7 +161,10 @@ impl Token {
                 // gone to t_wake, hence the short timeout.
                 sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
             } else {
-                sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS);
+                if sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS) == 0 {
+                    // Woken: the waker uncounted us.
+                    counted = false;
+                }
             }
             slept_ns += sys::now_ns().saturating_sub(before);
             lost += 1;
@@ -149,6 +180,9 @@ impl Token {
                 registered = true;
                 publish_to_releasers();
             }
+        }
+        if counted {
+            self.sleepers().fetch_sub(1, Relaxed);
         }
         self.waiters().fetch_sub(unit, Relaxed);
         result

@@ -21,8 +21,9 @@ pub struct Token {
     /// A starving waiter that the next exclusive release hands the token to:
     /// its thread id, with bit 31 set when it waits for a shared hold.
     pub t_handoff: u32,
-    /// Reserved, zero.
-    pub t_reserved: u32,
+    /// Waiters that may sleep on `t_wake` (counted before they last look at
+    /// the word): a release wakes only when one is counted.
+    pub t_sleepers: u32,
     /// Acquisitions of the word, by any thread (lets a thread know that its
     /// token was taken while it was blocked, SPEC S8).
     pub t_seq: u64,
@@ -114,7 +115,7 @@ impl Token {
             t_waiters: 0,
             t_wake: 0,
             t_handoff: 0,
-            t_reserved: 0,
+            t_sleepers: 0,
             t_seq: 0,
             t_desc: desc,
         }
@@ -135,6 +136,11 @@ impl Token {
     pub(super) fn wake(&self) -> &AtomicU32 {
         // SAFETY: as for `word`.
         unsafe { &*(&self.t_wake as *const u32 as *const AtomicU32) }
+    }
+    #[inline(always)]
+    pub(super) fn sleepers(&self) -> &AtomicU32 {
+        // SAFETY: as for `word`.
+        unsafe { &*(&self.t_sleepers as *const u32 as *const AtomicU32) }
     }
     #[inline(always)]
     pub(super) fn handoff(&self) -> &AtomicU32 {
@@ -162,12 +168,13 @@ impl Token {
 
     /// Does this memory look like a token (zero-filled, initialised, or in
     /// use)? Memory that never was one (not zero-filled garbage) almost
-    /// never passes: the reserved field is zero in every token.
+    /// never passes: the word, the handoff and the sleeper count each
+    /// have a narrow range of values.
     pub fn looks_initialised(&self) -> bool {
         const PID_MAX_LIMIT: u32 = 1 << 22;
         let w = self.word().load(Relaxed);
         let h = self.handoff().load(Relaxed) & !(HANDOFF_SHARED | HANDOFF_BUSY);
-        self.t_reserved == 0
+        self.sleepers().load(Relaxed) <= PID_MAX_LIMIT
             && Self::word_is_sane(w)
             && (w & SHARED != 0 || (w & ID_MASK) as u32 <= PID_MAX_LIMIT)
             && h <= PID_MAX_LIMIT
@@ -431,16 +438,30 @@ impl Token {
     }
 
     /// `wake_waiters`, but every sleeper on t_wake when `everybody`.
+    ///
+    /// Bump and wake only when a sleeper is counted. The read of the count
+    /// is a locked instruction, after the caller's release of the word: a
+    /// waiter counts itself (locked) before it reads `t_wake` and looks at
+    /// the word, so either the read sees it, or its look sees the word
+    /// given back. The waker uncounts the sleepers it woke (their wait
+    /// returns 0 and they do not): a release that follows before a woken
+    /// sleeper runs makes no system call, and does not cut short the
+    /// sleep of the others.
     #[cold]
     pub(super) fn wake_sleepers(&self, everybody: bool) {
-        self.wake().fetch_add(1, Release);
-        let w = self.waiters().load(Relaxed);
-        let n = if everybody || w >= SHARED_WAITER {
-            i32::MAX as u32
-        } else {
-            1
-        };
-        sys::futex_wake(self.wake(), n);
+        if self.sleepers().fetch_add(0, SeqCst) != 0 {
+            self.wake().fetch_add(1, Release);
+            let w = self.waiters().load(Relaxed);
+            let n = if everybody || w >= SHARED_WAITER {
+                i32::MAX as u32
+            } else {
+                1
+            };
+            let woken = sys::futex_wake(self.wake(), n);
+            if woken > 0 {
+                self.sleepers().fetch_sub(woken as u32, Relaxed);
+            }
+        }
         if self.handoff().load(Relaxed) != 0 {
             sys::futex_wake(self.handoff(), 1);
         }

@@ -56,7 +56,7 @@ token_struct! {
         pub t_waiters: u32,
         pub t_wake: u32,
         pub t_handoff: u32,
-        pub t_reserved: u32,
+        pub t_sleepers: u32,
         pub t_seq: u64,
         pub t_desc: *const c_char,
     }
@@ -69,7 +69,7 @@ impl LwktToken {
         t_waiters: 0,
         t_wake: 0,
         t_handoff: 0,
-        t_reserved: 0,
+        t_sleepers: 0,
         t_seq: 0,
         t_desc: std::ptr::null(),
     };
@@ -87,7 +87,7 @@ const _: () = {
     assert!(offset_of!(LwktToken, t_waiters) == 8);
     assert!(offset_of!(LwktToken, t_wake) == 12);
     assert!(offset_of!(LwktToken, t_handoff) == 16);
-    assert!(offset_of!(LwktToken, t_reserved) == 20);
+    assert!(offset_of!(LwktToken, t_sleepers) == 20);
     assert!(offset_of!(LwktToken, t_seq) == 24);
     assert!(offset_of!(LwktToken, t_desc) == 32);
     assert!(FIELDS.len() == 7);

@@ -7,7 +7,7 @@ use super::syscall::{syscall3, syscall6};
 
 /// Sleep while `*word == expected`, at most `timeout_ns` (0: no limit).
 /// Spurious returns are fine: every caller re-checks its condition.
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) -> isize {
     let ts = libc::timespec {
         tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
@@ -19,13 +19,13 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
     };
     // SAFETY: the kernel reads the word (a live atomic) and, if given, the
     // timespec on this stack; it writes nothing.
-    unsafe { futex(word, libc::FUTEX_WAIT, expected, tsp) };
+    unsafe { futex(word, libc::FUTEX_WAIT, expected, tsp) }
 }
 
 /// Wake up to `count` threads sleeping on `word`.
-pub fn futex_wake(word: &AtomicU32, count: u32) {
+pub fn futex_wake(word: &AtomicU32, count: u32) -> isize {
     // SAFETY: FUTEX_WAKE only uses the word's address as a key.
-    unsafe { futex(word, libc::FUTEX_WAKE, count, 0) };
+    unsafe { futex(word, libc::FUTEX_WAKE, count, 0) }
 }
 
 /// `futex(word, op | FUTEX_PRIVATE_FLAG, val, timeout)`.

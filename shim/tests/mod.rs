@@ -376,6 +376,52 @@ fn a_waiter_is_served_while_others_keep_taking_the_token() {
 }
 
 #[test]
+fn waiter_and_sleeper_counts_return_to_zero() {
+    // Holds long enough that waiters go to sleep, exclusive and shared
+    // mixed: every waiter and sleeper counted on the way (t_waiters,
+    // t_sleepers, which a wake-up uncounts for the sleepers it wakes) must
+    // be uncounted once everybody is done, or later releases would make
+    // system calls for nobody, and waits skip membarrier for nobody.
+    let t = leak(b"counts\0");
+    let end = Instant::now() + DEADLINE;
+    let hs: Vec<_> = (0..4)
+        .map(|i| {
+            thread::spawn(move || unsafe {
+                let t = t;
+                for k in 0..400 {
+                    if (i + k) % 3 == 0 {
+                        lwkt_gettoken_shared(t.0);
+                    } else {
+                        lwkt_gettoken(t.0);
+                    }
+                    let until = Instant::now() + Duration::from_micros(20);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    lwkt_reltoken(t.0);
+                    assert!(Instant::now() < end, "timed out");
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let tok = unsafe { &*t.0 };
+    assert_eq!(tok.word().load(SeqCst), 0, "word left taken");
+    assert_eq!(
+        unsafe { ptr::read_volatile(&tok.t_waiters) },
+        0,
+        "t_waiters"
+    );
+    assert_eq!(
+        unsafe { ptr::read_volatile(&tok.t_sleepers) },
+        0,
+        "t_sleepers"
+    );
+}
+
+#[test]
 fn uninit_marks_the_token_dead() {
     let mut t = new_token(b"gone\0");
     unsafe {
