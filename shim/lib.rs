@@ -126,5 +126,7 @@ fn init() {
     #[cfg(not(test))]
     config::announce(catchall::on(), catchall::why_off());
     #[cfg(not(test))]
+    catchall::patch_at_load();
+    #[cfg(not(test))]
     interpose::init_process();
 }

@@ -30,6 +30,9 @@ pub use crate::core::events::{CHAOS_SEED, DEBUG, HOLD_WARN_MS, TIMING};
 pub static STATS: AtomicU8 = AtomicU8::new(STATS_OFF);
 /// `LWKT_CATCHALL`: false when set to 0.
 pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
+/// `LWKT_CATCHALL`: libc's system-call sites rewritten at load (1, the
+/// default), not `sud` (Syscall User Dispatch only).
+pub static CATCHALL_PATCH: AtomicBool = AtomicBool::new(true);
 /// Secure mode: the `LWKT_*` variables were ignored, and messages show no
 /// addresses.
 pub static SECURE: AtomicBool = AtomicBool::new(false);
@@ -142,10 +145,13 @@ pub fn init_process() {
         match v {
             b"0" => CATCHALL_WANTED.store(false, Relaxed),
             b"" | b"1" => CATCHALL_WANTED.store(true, Relaxed),
+            b"sud" => CATCHALL_PATCH.store(false, Relaxed),
             _ => reject(
                 "LWKT_CATCHALL",
                 v,
-                "1 (on where the kernel allows) or 0 (symbol hooks only)",
+                "1 (on where the kernel allows: libc's system calls patched, \
+                 Syscall User Dispatch for the rest), sud (Syscall User \
+                 Dispatch only) or 0 (symbol hooks only)",
             ),
         }
     }

@@ -50,6 +50,7 @@ mod dispatch;
 mod disposition;
 mod forward;
 mod install;
+mod patch;
 pub mod program;
 mod redirect;
 mod run;
@@ -58,11 +59,20 @@ mod trapped;
 
 pub use arming::{checkpoint, disable_for_thread, enable_for_thread};
 pub use available::{init_process, on, why_off};
+
+/// At load, after `init_process` and the announcement: libc's system-call
+/// sites rewritten (`LWKT_CATCHALL=1`, where the catch-all can run).
+pub fn patch_at_load() {
+    if config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed) && available::available()
+    {
+        patch::init_process();
+    }
+}
 pub use install::installed;
 pub use program::without_sigsys;
 pub use state::used_here;
 
-use crate::sys;
+use crate::{config, sys};
 
 /// `prctl`'s option for Syscall User Dispatch.
 pub const PR_SET_SYSCALL_USER_DISPATCH: core::ffi::c_int = 59;

@@ -1,0 +1,102 @@
+//! The patched catch-all (`LWKT_CATCHALL=1`, the default): libc's own
+//! system-call sites rewritten at load into jumps to per-site stubs, so
+//! that a thread holding tokens runs libc's calls through the catch-all
+//! without a signal, and a thread holding none pays a jump and a byte
+//! test. Syscall User Dispatch stays armed as before for whatever is not
+//! patched (refused sites, other libraries, the program's own `syscall`
+//! instructions): the catch-all stays exhaustive.
+//!
+//! * scan.rs decodes libc's text (iced-x86) and picks the sites;
+//! * stub.rs makes the stubs near libc and their unwind information;
+//! * entry.rs is the held path the stubs enter;
+//! * text.rs finds libc's text and makes it writable for the rewrite.
+//!
+//! The rewrite happens once, in the library's constructor, and only while
+//! the process runs one thread (no other thread may be executing the bytes
+//! that change): a library loaded later by dlopen() into a threaded
+//! process, a system that refuses writable code (W^X), a CPU without
+//! `xsave`, or a libc with nothing to rewrite leave the catch-all as
+//! dispatch only (said under `LWKT_DEBUG`).
+
+mod entry;
+mod scan;
+mod stub;
+mod text;
+
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crate::{config, diag};
+
+/// How many of libc's `syscall` instructions were rewritten, and refused.
+static PATCHED: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// At load: rewrite libc's sites, or say (`LWKT_DEBUG`) why not.
+pub fn init_process() {
+    match patch_libc() {
+        Ok(()) => say(format_args!(
+            "patched {} of libc's system-call sites, refused {} (left to \
+             Syscall User Dispatch)",
+            PATCHED.load(Relaxed),
+            REFUSED.load(Relaxed)
+        )),
+        Err(why) => say(format_args!(
+            "libc's system-call sites not patched ({why}): Syscall User \
+             Dispatch only"
+        )),
+    }
+}
+
+fn say(what: core::fmt::Arguments) {
+    use core::fmt::Write;
+    if !config::debug() {
+        return;
+    }
+    let mut line = diag::Line::new();
+    let _ = write!(line, "lwkt: debug: catch-all: {what}");
+    line.emit();
+}
+
+fn patch_libc() -> Result<(), &'static str> {
+    if !text::single_threaded() {
+        return Err("the process already runs other threads");
+    }
+    if !entry::prepare_xsave() {
+        return Err("the CPU or kernel offers no xsave");
+    }
+    let (start, len) = text::libc_text().ok_or("libc's text was not found")?;
+    // SAFETY: libc's executable segment, mapped for as long as the process
+    // runs (libc is never unloaded).
+    let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, len) };
+    let (sites, refused) = scan::sites(bytes, start);
+    REFUSED.store(refused, Relaxed);
+    if sites.is_empty() {
+        return Err("no rewritable site in libc's text");
+    }
+    let held = entry::lwkt_patched_held as *const () as usize;
+    let stubs =
+        stub::make(&sites, selector_tpoff(), held).ok_or("no room for the stubs near libc")?;
+    let wrote = text::while_writable(start, len, || {
+        for (s, &at) in sites.iter().zip(&stubs) {
+            let code = stub::site_code(s, at);
+            // SAFETY: the site's bytes, writable now; no other thread runs.
+            unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), s.at as *mut u8, s.len) };
+        }
+    });
+    if !wrote {
+        return Err("libc's text cannot be made writable (a W^X policy?)");
+    }
+    PATCHED.store(sites.len(), Relaxed);
+    Ok(())
+}
+
+/// The selector byte's offset from the thread pointer: the same in every
+/// thread (static TLS), so the stubs test it with one `%fs:` access.
+fn selector_tpoff() -> i32 {
+    let tp: usize;
+    // SAFETY: reads the TCB's pointer to itself (the thread pointer).
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, pure))
+    };
+    (super::state::selector() as usize).wrapping_sub(tp) as isize as i32
+}
