@@ -59,18 +59,21 @@ mod trapped;
 
 pub use arming::{checkpoint, disable_for_thread, enable_for_thread};
 pub use available::{init_process, on, why_off};
+pub use install::installed;
+pub use program::without_sigsys;
+pub use state::used_here;
 
 /// At load, after `init_process` and the announcement: libc's system-call
-/// sites rewritten (`LWKT_CATCHALL=1`, where the catch-all can run).
+/// sites rewritten (`LWKT_CATCHALL=1`), unless the catch-all is off or
+/// under valgrind. The kernel is not asked: without Syscall User Dispatch
+/// no thread is ever armed, and the stubs only pass the calls through.
 pub fn patch_at_load() {
-    if config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed) && available::available()
+    if config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed)
+        && available::not_ruled_out()
     {
         patch::init_process();
     }
 }
-pub use install::installed;
-pub use program::without_sigsys;
-pub use state::used_here;
 
 use crate::{config, sys};
 
