@@ -12,16 +12,37 @@
 //! The 128 bytes below the stack pointer are left alone (the red zone of
 //! the function that made the call).
 //!
-//! Back in the stub, the answer picks the way on: the call done (result in
-//! `rax`, past the stub's `syscall`), or the stub's own `syscall`, for the
-//! calls that must trap as before (`clone`, `rt_sigprocmask`, ... act on a
-//! signal context) or a thread the catch-all is not armed in.
+//! A call that cannot block (`getppid`) is made at once from the allowed
+//! range, as the SIGSYS path would (one table bit tells). Back in the
+//! stub, the answer picks the way on: the call done (result in `rax`, past
+//! the stub's `syscall`), or the stub's own `syscall`, for the calls that
+//! must trap as before (`clone`, `rt_sigprocmask`, ... act on a signal
+//! context) or a thread the catch-all is not armed in.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::super::run::{blocking_family, run_blocking};
 use super::super::state::{flags, own_thread, ARMED, PROGRAM};
 use crate::sys;
+
+/// One bit per system call number below 512: set for the calls the held
+/// path hands to `lwkt_patched_call` (those that may block, and those that
+/// act on a signal context); clear for those it makes at once.
+static SLOW_CALLS: [AtomicU64; 8] = [const { AtomicU64::new(u64::MAX) }; 8];
+
+/// Fill `SLOW_CALLS` (before the first site is patched).
+pub(super) fn prepare_calls() {
+    for (w, word) in SLOW_CALLS.iter().enumerate() {
+        let mut bits = 0u64;
+        for b in 0..64 {
+            let nr = (w * 64 + b) as i64;
+            if blocking_family(nr).is_some() || acts_on_signal_context(nr) {
+                bits |= 1 << b;
+            }
+        }
+        word.store(bits, Relaxed);
+    }
+}
 
 /// The `xsave` area's size (a multiple of 64) and the state components
 /// saved (XCR0 without AMX tiles), set before the first site is patched.
@@ -44,6 +65,23 @@ core::arch::global_asm!(
     "push rcx",
     ".cfi_adjust_cfa_offset 8",
     ".cfi_offset rip, -136",
+    // A call that cannot block (its bit clear in the table): made at once
+    // from the allowed range, nothing else to save.
+    "cmp rax, 511",
+    "ja 3f",
+    "bt qword ptr [rip + {table}], rax",
+    "jc 3f",
+    "call lwkt_allowed_syscall",
+    ".cfi_remember_state",
+    "pop rcx",
+    ".cfi_def_cfa_offset 128",
+    ".cfi_register rip, rcx",
+    "lea rsp, [rsp + 128]",
+    ".cfi_def_cfa_offset 0",
+    "add rcx, 2",
+    "jmp rcx",
+    ".cfi_restore_state",
+    "3:",
     "push rbp",
     ".cfi_adjust_cfa_offset 8",
     ".cfi_offset rbp, -144",
@@ -107,6 +145,7 @@ core::arch::global_asm!(
     size = sym LWKT_PATCHED_XSAVE_SIZE,
     mask = sym LWKT_PATCHED_XSAVE_MASK,
     entry = sym lwkt_patched_call,
+    table = sym SLOW_CALLS,
 );
 
 extern "C" {

@@ -64,6 +64,7 @@ fn patch_libc() -> Result<(), &'static str> {
     if !entry::prepare_xsave() {
         return Err("the CPU or kernel offers no xsave");
     }
+    entry::prepare_calls();
     let (start, len) = text::libc_text().ok_or("libc's text was not found")?;
     // SAFETY: libc's executable segment, mapped for as long as the process
     // runs (libc is never unloaded).
