@@ -29,6 +29,12 @@
 //!   `rt_sigprocmask` is applied to the mask the handler returns to;
 //!   `clone`/`vfork` children resume in the program, never inside the
 //!   handler.
+//! * By default (`LWKT_CATCHALL=1`) libc's own system-call sites are also
+//!   rewritten at load into jumps to per-site stubs (patch/): a holder's
+//!   call through one runs here without a signal (`run_blocking`), one of
+//!   a thread holding nothing costs a jump and a byte test. Dispatch stays
+//!   armed as above for everything not rewritten (`LWKT_CATCHALL=sud`:
+//!   dispatch only).
 //! * SIGSYS stays the program's (disposition.rs, delivery.rs, program.rs):
 //!   every SIGSYS that is not a trap of a thread armed here goes to the
 //!   program's own disposition. The kernel kills a thread that traps while
