@@ -11,9 +11,9 @@
 //! prctl with EINVAL, as a kernel without the feature does, makes the
 //! catch-all unavailable.
 //!
-//! Also said (under `LWKT_DEBUG`) here: how many of libc's system-call
-//! sites the catch-all rewrote at load, and why it rewrote none where it
-//! must not (a system refusing writable code; c-tests/catchall_notice/
+//! Also said, in `LWKT_DEBUG`'s announcement: how many of libc's
+//! system-call sites the catch-all rewrote at load, and why it rewrote
+//! none where it must not (a system refusing writable code; c-tests/catchall_notice/
 //! late.c, the library dlopen()ed into a process already running threads).
 
 mod common;
@@ -138,23 +138,36 @@ fn valgrind_is_said_once() {
     assert!(notices(&err).is_empty(), "valgrind, LWKT_CATCHALL=0: {err}");
 }
 
-const PATCHED: &str = "lwkt: debug: catch-all: patched ";
-const NOT_PATCHED: &str = "lwkt: debug: catch-all: libc's system-call sites not patched (";
+/// LWKT_DEBUG's announcement, as the catch-all finishes it.
+const PATCHED: &str = "the catch-all (libc's system-call sites patched: ";
+const NOT_PATCHED: &str =
+    "the catch-all (Syscall User Dispatch only; libc's system-call sites not patched: ";
+
+/// The last `lwkt: debug on` line of `stderr` (the program's after it ran
+/// itself again under a filter).
+fn announcement(stderr: &str) -> &str {
+    let line = stderr
+        .lines()
+        .filter(|l| l.starts_with("lwkt: debug on ("))
+        .last();
+    line.unwrap_or_else(|| panic!("no announcement: {stderr}"))
+}
 
 #[test]
 fn patched_sites_are_counted_under_debug() {
     let exe = program().to_str().unwrap();
     let err = stderr_of(&[exe], &[("LWKT_DEBUG", "1")]);
-    let line = err.lines().find(|l| l.starts_with(PATCHED));
-    let line = line.unwrap_or_else(|| panic!("no {PATCHED:?} line: {err}"));
+    let line = announcement(&err);
     assert!(
-        line.contains("of libc's system-call sites, refused "),
-        "the line should count the patched and refused sites: {line}"
+        line.contains(PATCHED)
+            && line.contains(", refused: ")
+            && line.ends_with("; Syscall User Dispatch for the rest)"),
+        "the announcement should count the patched and refused sites: {line}"
     );
     let err = stderr_of(&[exe], &[("LWKT_DEBUG", "1"), ("LWKT_CATCHALL", "sud")]);
     assert!(
-        !err.contains("lwkt: debug: catch-all: "),
-        "LWKT_CATCHALL=sud rewrote or said something: {err}"
+        announcement(&err).ends_with("the catch-all (Syscall User Dispatch)"),
+        "LWKT_CATCHALL=sud: {err}"
     );
 }
 
@@ -163,7 +176,7 @@ fn writable_code_refused_falls_back_to_dispatch() {
     let exe = program().to_str().unwrap();
     let err = stderr_of(&[exe, "--no-writable-code"], &[("LWKT_DEBUG", "1")]);
     assert!(
-        err.contains(&format!("{NOT_PATCHED}libc's text cannot be made writable")),
+        announcement(&err).contains(&format!("{NOT_PATCHED}libc's text cannot be made writable")),
         "under a W^X policy the catch-all should say it keeps to dispatch: {err}"
     );
     assert!(notices(&err).is_empty(), "{err}");

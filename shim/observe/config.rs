@@ -226,8 +226,13 @@ fn resolve(path: &[u8], dst: &mut [u8; PATH_MAX]) -> bool {
 }
 
 /// `LWKT_DEBUG`: say which mode is in force (after the catch-all tried to
-/// install itself).
-pub fn announce(catchall_on: bool, why_off: &str) {
+/// install itself); `catchall_detail`, when given, says how (libc's sites
+/// patched or not) instead of "Syscall User Dispatch".
+pub fn announce(
+    catchall_on: bool,
+    why_off: &str,
+    catchall_detail: Option<&dyn core::fmt::Display>,
+) {
     use core::fmt::Write;
     if !DEBUG.load(Relaxed) {
         return;
@@ -239,7 +244,10 @@ pub fn announce(catchall_on: bool, why_off: &str) {
         sys::getpid()
     );
     let _ = if catchall_on {
-        line.write_str("symbol hooks and the catch-all (Syscall User Dispatch)")
+        match catchall_detail {
+            Some(d) => write!(line, "symbol hooks and the catch-all ({d})"),
+            None => line.write_str("symbol hooks and the catch-all (Syscall User Dispatch)"),
+        }
     } else {
         write!(line, "symbol hooks only ({why_off})")
     };

@@ -56,7 +56,7 @@ mod dispatch;
 mod disposition;
 mod forward;
 mod install;
-mod patch;
+pub mod patch;
 pub mod program;
 mod redirect;
 mod run;
@@ -69,16 +69,14 @@ pub use install::installed;
 pub use program::without_sigsys;
 pub use state::used_here;
 
-/// At load, after `init_process` and the announcement: libc's system-call
-/// sites rewritten (`LWKT_CATCHALL=1`), unless the catch-all is off or
-/// under valgrind. The kernel is not asked: without Syscall User Dispatch
-/// no thread is ever armed, and the stubs only pass the calls through.
-pub fn patch_at_load() {
-    if config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed)
-        && available::not_ruled_out()
-    {
-        patch::init_process();
-    }
+/// At load, after `init_process`: libc's system-call sites rewritten
+/// (`LWKT_CATCHALL=1`), unless the catch-all is off or under valgrind;
+/// what happened, for the announcement. The kernel is not asked: without
+/// Syscall User Dispatch no thread is ever armed, and the stubs only pass
+/// the calls through.
+pub fn patch_at_load() -> Option<patch::Outcome> {
+    let wanted = config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed);
+    (wanted && available::not_ruled_out()).then(patch::init_process)
 }
 
 use crate::{config, sys};

@@ -16,48 +16,49 @@
 //! that change): a library loaded later by dlopen() into a threaded
 //! process, a system that refuses writable code (W^X), a CPU without
 //! `xsave`, or a libc with nothing to rewrite leave the catch-all as
-//! dispatch only (said under `LWKT_DEBUG`).
+//! dispatch only (`LWKT_DEBUG`'s announcement says which, and counts the
+//! sites).
 
 mod entry;
 mod scan;
 mod stub;
 mod text;
 
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// What the rewrite did, for `LWKT_DEBUG`'s announcement.
+pub enum Outcome {
+    /// How many of libc's `syscall` instructions were rewritten, and
+    /// refused (left to dispatch).
+    Patched { patched: usize, refused: usize },
+    /// Nothing rewritten, and why.
+    NotPatched(&'static str),
+}
 
-use crate::{config, diag};
+impl core::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Outcome::Patched { patched, refused } => write!(
+                f,
+                "libc's system-call sites patched: {patched}, refused: {refused}; \
+                 Syscall User Dispatch for the rest"
+            ),
+            Outcome::NotPatched(why) => write!(
+                f,
+                "Syscall User Dispatch only; libc's system-call sites not patched: {why}"
+            ),
+        }
+    }
+}
 
-/// How many of libc's `syscall` instructions were rewritten, and refused.
-static PATCHED: AtomicUsize = AtomicUsize::new(0);
-static REFUSED: AtomicUsize = AtomicUsize::new(0);
-
-/// At load: rewrite libc's sites, or say (`LWKT_DEBUG`) why not.
-pub fn init_process() {
+/// At load: rewrite libc's sites.
+pub fn init_process() -> Outcome {
     match patch_libc() {
-        Ok(()) => say(format_args!(
-            "patched {} of libc's system-call sites, refused {} (left to \
-             Syscall User Dispatch)",
-            PATCHED.load(Relaxed),
-            REFUSED.load(Relaxed)
-        )),
-        Err(why) => say(format_args!(
-            "libc's system-call sites not patched ({why}): Syscall User \
-             Dispatch only"
-        )),
+        Ok((patched, refused)) => Outcome::Patched { patched, refused },
+        Err(why) => Outcome::NotPatched(why),
     }
 }
 
-fn say(what: core::fmt::Arguments) {
-    use core::fmt::Write;
-    if !config::debug() {
-        return;
-    }
-    let mut line = diag::Line::new();
-    let _ = write!(line, "lwkt: debug: catch-all: {what}");
-    line.emit();
-}
-
-fn patch_libc() -> Result<(), &'static str> {
+/// The rewrite: how many sites were patched and refused, or why none was.
+fn patch_libc() -> Result<(usize, usize), &'static str> {
     if !text::single_threaded() {
         return Err("the process already runs other threads");
     }
@@ -70,7 +71,6 @@ fn patch_libc() -> Result<(), &'static str> {
     // runs (libc is never unloaded).
     let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, len) };
     let (sites, refused) = scan::sites(bytes, start);
-    REFUSED.store(refused, Relaxed);
     if sites.is_empty() {
         return Err("no rewritable site in libc's text");
     }
@@ -87,8 +87,7 @@ fn patch_libc() -> Result<(), &'static str> {
     if !wrote {
         return Err("libc's text cannot be made writable (a W^X policy?)");
     }
-    PATCHED.store(sites.len(), Relaxed);
-    Ok(())
+    Ok((sites.len(), refused))
 }
 
 /// The selector byte's offset from the thread pointer: the same in every
