@@ -146,10 +146,7 @@ const NOT_PATCHED: &str =
 /// The last `lwkt: debug on` line of `stderr` (the program's after it ran
 /// itself again under a filter).
 fn announcement(stderr: &str) -> &str {
-    let line = stderr
-        .lines()
-        .filter(|l| l.starts_with("lwkt: debug on ("))
-        .last();
+    let line = stderr.lines().rfind(|l| l.starts_with("lwkt: debug on ("));
     line.unwrap_or_else(|| panic!("no announcement: {stderr}"))
 }
 
