@@ -70,7 +70,12 @@ fn patch_libc() -> Result<(usize, usize), &'static str> {
     // SAFETY: libc's executable segment, mapped for as long as the process
     // runs (libc is never unloaded).
     let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, len) };
-    let (sites, refused) = scan::sites(bytes, start);
+    let (mut sites, mut refused) = scan::sites(bytes, start);
+    if let Some(checked) = text::cancellation_range()? {
+        let before = sites.len();
+        sites.retain(|s| s.at + s.len as u64 <= checked.start || s.at >= checked.end);
+        refused += before - sites.len();
+    }
     if sites.is_empty() {
         return Err("no rewritable site in libc's text");
     }

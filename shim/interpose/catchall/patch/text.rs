@@ -113,3 +113,32 @@ unsafe fn mprotect(page: u64, len: u64, prot: c_int) -> isize {
         )
     }
 }
+
+/// Since glibc 2.41 a thread's cancellation signal acts only when the
+/// thread was interrupted between two labels of `__syscall_cancel_arch`
+/// (before its `syscall` ran, or in it): that `syscall` must stay where it
+/// is. Its range (the function's first 128 bytes, more than it has) on
+/// such a glibc; an error when it cannot be found there (nothing is
+/// rewritten then).
+pub(super) fn cancellation_range() -> Result<Option<core::ops::Range<u64>>, &'static str> {
+    // SAFETY: a static NUL-terminated string of glibc's.
+    let v = unsafe { core::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    let mut parts = v.to_bytes().split(|&b| b == b'.').map(|p| {
+        p.iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0u32, |n, d| n * 10 + (d - b'0') as u32)
+    });
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (2, 41) {
+        return Ok(None);
+    }
+    // SAFETY: a NUL-terminated name; dlsym only looks it up.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__syscall_cancel_arch".as_ptr()) };
+    if f.is_null() {
+        return Err(
+            "glibc 2.41 or later, whose cancellation checks where its system calls run, \
+                    and its __syscall_cancel_arch was not found",
+        );
+    }
+    Ok(Some(f as u64..f as u64 + 128))
+}
