@@ -29,6 +29,8 @@ extern "C" {
     /// libgcc's: add an `.eh_frame` block (kept for good) to what the
     /// unwinder searches.
     fn __register_frame(begin: *const u8);
+    /// libgcc's: the FDE covering `pc`, `bases` filled in.
+    fn _Unwind_Find_FDE(pc: *const u8, bases: *mut [usize; 3]) -> *const u8;
 }
 
 /// The bytes of one stub, at most: the site's instructions besides the
@@ -192,6 +194,15 @@ fn register_unwind_info(sites: &[Site], stubs: &[u64]) {
     }
     // SAFETY: a well-formed .eh_frame block, leaked: it stays for good.
     unsafe { __register_frame(block.as_ptr()) };
+    // The unwinder sorts a registered block (allocating) the first time a
+    // search meets it: now, not in a signal handler that unwinds later
+    // (cancellation). The answer also says the block was taken.
+    let mut bases = [0usize; 3];
+    if let Some(&stub) = stubs.first() {
+        // SAFETY: a lookup; `bases` is ours to fill.
+        let found = unsafe { _Unwind_Find_FDE(stub as *const u8, &mut bases) };
+        debug_assert!(!found.is_null(), "the stubs' FDEs were not registered");
+    }
 }
 
 /// The FDE at byte `off` of the block for the stub at `stub`, whose
