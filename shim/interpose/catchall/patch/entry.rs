@@ -22,7 +22,7 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::super::run::{blocking_family, run_blocking};
-use super::super::state::{flags, own_thread, ARMED, PROGRAM};
+use super::super::state::{flags, own_thread, ARMED, CHILD_NEAR, PROGRAM};
 use crate::sys;
 
 /// One bit per system call number below 512: set for the calls the held
@@ -173,9 +173,11 @@ const MAKE_IT: usize = 1;
 /// that cannot runs at once; `MAKE_IT` sends the rest to the stub's own
 /// `syscall` (where dispatch, if armed, traps it as before): the calls that
 /// act on a signal context, a thread not armed by us (stepped aside, the
-/// program's own dispatch), and a child sharing the thread's memory
-/// (`vfork`): the kernel does not pass dispatch on to it, so it traps
-/// nothing, and its TLS is still its parent's.
+/// program's own dispatch), and a child running with the thread's TLS or
+/// a copy of it (`vfork`, `posix_spawn`, `fork`: the kernel does not pass
+/// dispatch on to it, so it traps nothing). Such children come only from
+/// a trapped clone, which marks the TLS (`CHILD_NEAR`, clone.rs): only
+/// then is the thread id asked for.
 ///
 /// # Safety
 ///
@@ -193,7 +195,7 @@ unsafe extern "C" fn lwkt_patched_call(regs: *mut Regs) -> usize {
         r.rax = unsafe { sys::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) } as usize;
         return DONE;
     };
-    if !own_thread() {
+    if flags().load(Relaxed) & CHILD_NEAR != 0 && !own_thread() {
         return MAKE_IT;
     }
     let saved = sys::errno();
