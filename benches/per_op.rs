@@ -187,7 +187,8 @@ fn retake(c: &mut Criterion) {
 /// * `used_none_held`, `used_none_fputs_fflush`: a thread that has used
 ///   tokens and holds none now (dispatch on, selector ALLOW: the kernel's
 ///   per-syscall check);
-/// * `held_trapped`, `held_fputs_fflush`: a thread holding a token.
+/// * `held_trapped` (`patched_held`), `held_fputs_fflush`: a thread
+///   holding a token.
 ///
 /// In the mode of this process: loaded by dlopen() after other threads
 /// started, the library leaves libc alone (dispatch only: the held calls
@@ -242,9 +243,13 @@ fn catchall(c: &mut Criterion) {
         b.iter(|| black_box(fputs_fflush()))
     });
     unsafe { (l.gettoken)(tok.ptr()) };
-    g.bench_function(id("held_trapped"), |b| {
-        b.iter(|| black_box(unsafe { libc::getppid() }))
-    });
+    // Dispatch only, the call traps; patched, it does not.
+    let held = if patched {
+        "patched_held"
+    } else {
+        "held_trapped"
+    };
+    g.bench_function(held, |b| b.iter(|| black_box(unsafe { libc::getppid() })));
     g.bench_function(id("held_fputs_fflush"), |b| {
         b.iter(|| black_box(fputs_fflush()))
     });
