@@ -210,19 +210,45 @@ fn retake(c: &mut Criterion) {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 0 as libc::c_ulong) };
 }
 
-/// The catch-all's cost (SPEC section 4), on a system call that libc makes and
-/// the shim does not hook (`getppid`, which cannot block):
+/// The catch-all's cost (SPEC section 4), on system calls that libc makes
+/// itself and the shim does not hook: `getppid` (cannot block) and
+/// `fputs` + `fflush` to /dev/null (libc's own `write`, probed):
 /// * `never_used`: a thread that never took a token (dispatch off: the
 ///   target is zero cost);
-/// * `used_none_held`: a thread that has used tokens and holds none now
-///   (dispatch on, selector ALLOW: the kernel's per-syscall check);
-/// * `held_trapped`: a thread holding a token (selector BLOCK: the call
-///   traps, the SIGSYS handler runs it and returns).
+/// * `used_none_held`, `used_none_fputs_fflush`: a thread that has used
+///   tokens and holds none now (dispatch on, selector ALLOW: the kernel's
+///   per-syscall check);
+/// * `held_trapped` (`patched_held`), `held_fputs_fflush`: a thread
+///   holding a token.
+///
+/// In the mode of this process: loaded by dlopen() after other threads
+/// started, the library leaves libc alone (dispatch only: the held calls
+/// trap and the SIGSYS handler runs them). The same rows with libc's sites
+/// patched (the default mode, `patched_` ids: the held calls enter the
+/// catch-all through the sites' stubs) come from this bench run again with
+/// the library preloaded, which the group starts itself.
 fn catchall(c: &mut Criterion) {
+    let patched = libc_patched();
+    if !patched && std::env::var_os(PRELOADED_RUN).is_none() {
+        run_preloaded_for_patched_rows();
+    }
     let l = lwkt();
     let tok = Token::new();
+    let id = |name: &str| {
+        if patched {
+            format!("patched_{name}")
+        } else {
+            name.to_string()
+        }
+    };
+    let devnull = unsafe { libc::fopen(c"/dev/null".as_ptr(), c"w".as_ptr()) };
+    assert!(!devnull.is_null(), "fopen(/dev/null)");
+    let fputs_fflush = move || unsafe {
+        libc::fputs(c"x\n".as_ptr(), devnull);
+        libc::fflush(devnull)
+    };
     let mut g = c.benchmark_group("catchall_syscall");
-    g.bench_function("never_used", |b| {
+    g.bench_function(id("never_used"), |b| {
         b.iter_custom(|iters| {
             // A fresh thread: this one has used tokens by now.
             std::thread::spawn(move || {
@@ -241,15 +267,84 @@ fn catchall(c: &mut Criterion) {
         (l.gettoken)(tok.ptr());
         (l.reltoken)(tok.ptr());
     }
-    g.bench_function("used_none_held", |b| {
+    g.bench_function(id("used_none_held"), |b| {
         b.iter(|| black_box(unsafe { libc::getppid() }))
     });
+    g.bench_function(id("used_none_fputs_fflush"), |b| {
+        b.iter(|| black_box(fputs_fflush()))
+    });
     unsafe { (l.gettoken)(tok.ptr()) };
-    g.bench_function("held_trapped", |b| {
-        b.iter(|| black_box(unsafe { libc::getppid() }))
+    // Dispatch only, the call traps; patched, it does not.
+    let held = if patched {
+        "patched_held"
+    } else {
+        "held_trapped"
+    };
+    g.bench_function(held, |b| b.iter(|| black_box(unsafe { libc::getppid() })));
+    g.bench_function(id("held_fputs_fflush"), |b| {
+        b.iter(|| black_box(fputs_fflush()))
     });
     unsafe { (l.reltoken)(tok.ptr()) };
     g.finish();
+    unsafe { libc::fclose(devnull) };
+}
+
+/// Set in the preloaded run, which must not start another.
+const PRELOADED_RUN: &str = "LWKT_BENCH_PRELOADED_RUN";
+
+/// Has the library rewritten libc's `getppid` (`mov $110, %eax; syscall`
+/// into a jump)?
+fn libc_patched() -> bool {
+    let first = unsafe { *(libc::getppid as *const u8) };
+    first == 0xe9
+}
+
+/// This bench again, only this group, with the library preloaded (loaded
+/// before any thread, so it patches libc): its rows go to criterion's
+/// output and files next to ours.
+fn run_preloaded_for_patched_rows() {
+    let exe = std::env::current_exe().expect("current_exe");
+    // The same options; criterion's filter (the free argument) replaced by
+    // this group's patched rows.
+    const TAKE_VALUES: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--format",
+    ];
+    let mut args = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(a) = given.next() {
+        if TAKE_VALUES.contains(&a.as_str()) {
+            args.push(a);
+            args.extend(given.next());
+        } else if a.starts_with('-') {
+            args.push(a);
+        }
+    }
+    args.push("catchall_syscall/patched_".into());
+    let status = std::process::Command::new(exe)
+        .args(&args)
+        .env("LD_PRELOAD", &lwkt().path)
+        .env(PRELOADED_RUN, "1")
+        .env_remove("LWKT_CATCHALL")
+        .status()
+        .expect("run the bench preloaded");
+    assert!(
+        status.success(),
+        "the preloaded catch-all bench failed: {status}"
+    );
 }
 
 /// Pool tokens: finding the token of an address, and taking it.

@@ -113,16 +113,17 @@ fn kernel_has_sud() -> bool {
     .unwrap()
 }
 
-#[test]
-fn rust_sleep_mutex_and_raw_syscall_release_tokens() {
+/// The Rust program in one of the catch-all's modes (None: the default,
+/// libc's system calls patched; `sud`: Syscall User Dispatch only).
+fn sleep_mutex_and_raw_syscall_release_tokens(catchall: Option<&str>) {
     if !kernel_has_sud() {
         println!("skipped: this kernel has no Syscall User Dispatch");
         return;
     }
-    let out = run_program(None, &[]);
+    let out = run_program(catchall, &[]);
     assert!(
         !out.timed_out && out.status.success() && out.stdout.contains("catchall_rust: ok"),
-        "the Rust program under the catch-all failed: {}",
+        "the Rust program under the catch-all (LWKT_CATCHALL={catchall:?}) failed: {}",
         out.describe()
     );
     for part in [
@@ -136,6 +137,16 @@ fn rust_sleep_mutex_and_raw_syscall_release_tokens() {
             out.describe()
         );
     }
+}
+
+#[test]
+fn rust_sleep_mutex_and_raw_syscall_release_tokens() {
+    sleep_mutex_and_raw_syscall_release_tokens(None);
+}
+
+#[test]
+fn rust_sleep_mutex_and_raw_syscall_release_tokens_sud() {
+    sleep_mutex_and_raw_syscall_release_tokens(Some("sud"));
 }
 
 #[test]

@@ -10,6 +10,11 @@
 //! and in any case, a seccomp filter that answers the Syscall User Dispatch
 //! prctl with EINVAL, as a kernel without the feature does, makes the
 //! catch-all unavailable.
+//!
+//! Also said, in `LWKT_DEBUG`'s announcement: how many of libc's
+//! system-call sites the catch-all rewrote at load, and why it rewrote
+//! none where it must not (a system refusing writable code; c-tests/catchall_notice/
+//! late.c, the library dlopen()ed into a process already running threads).
 
 mod common;
 
@@ -131,4 +136,92 @@ fn valgrind_is_said_once() {
         &[("LWKT_CATCHALL", "0")],
     );
     assert!(notices(&err).is_empty(), "valgrind, LWKT_CATCHALL=0: {err}");
+}
+
+/// LWKT_DEBUG's announcement, as the catch-all finishes it.
+const PATCHED: &str = "the catch-all (libc's system-call sites patched: ";
+const NOT_PATCHED: &str =
+    "the catch-all (Syscall User Dispatch only; libc's system-call sites not patched: ";
+
+/// The last `lwkt: debug on` line of `stderr` (the program's after it ran
+/// itself again under a filter).
+fn announcement(stderr: &str) -> &str {
+    let line = stderr.lines().rfind(|l| l.starts_with("lwkt: debug on ("));
+    line.unwrap_or_else(|| panic!("no announcement: {stderr}"))
+}
+
+#[test]
+fn patched_sites_are_counted_under_debug() {
+    let exe = program().to_str().unwrap();
+    let err = stderr_of(&[exe], &[("LWKT_DEBUG", "1")]);
+    let line = announcement(&err);
+    assert!(
+        line.contains(PATCHED)
+            && line.contains(", refused: ")
+            && line.ends_with("; Syscall User Dispatch for the rest)"),
+        "the announcement should count the patched and refused sites: {line}"
+    );
+    let err = stderr_of(&[exe], &[("LWKT_DEBUG", "1"), ("LWKT_CATCHALL", "sud")]);
+    assert!(
+        announcement(&err).ends_with("the catch-all (Syscall User Dispatch)"),
+        "LWKT_CATCHALL=sud: {err}"
+    );
+}
+
+#[test]
+fn writable_code_refused_falls_back_to_dispatch() {
+    let exe = program().to_str().unwrap();
+    let err = stderr_of(&[exe, "--no-writable-code"], &[("LWKT_DEBUG", "1")]);
+    assert!(
+        announcement(&err).contains(&format!("{NOT_PATCHED}libc's text cannot be made writable")),
+        "under a W^X policy the catch-all should say it keeps to dispatch: {err}"
+    );
+    assert!(notices(&err).is_empty(), "{err}");
+}
+
+/// late.c, compiled without -llwkt.
+fn late_program() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let root = Path::new(MANIFEST_DIR);
+        let src = root.join("c-tests/catchall_notice/late.c");
+        let dir = lib_dir().join("c-tests").join("catchall_notice");
+        std::fs::create_dir_all(&dir).expect("create the program directory");
+        let exe = dir.join("late");
+        let mut cmd = Command::new(CC);
+        cmd.args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg(&src)
+            .arg("-ldl");
+        common::build_to(&exe, cmd, &format!("compiling {}", src.display()));
+        exe
+    })
+}
+
+#[test]
+fn dlopen_into_threaded_process_leaves_libc_alone() {
+    let exe = late_program().to_str().unwrap();
+    let lib = common::lib_path();
+    let mut cmd = Command::new(exe);
+    cmd.arg(&lib).env_remove("LD_PRELOAD");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LWKT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("LWKT_DEBUG", "1");
+    let out = common::run_with_timeout(cmd, None, RUN_TIMEOUT);
+    assert!(
+        !out.timed_out && out.status.success() && out.stdout.contains("late: done"),
+        "{}",
+        out.report(RUN_TIMEOUT)
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "{NOT_PATCHED}the process already runs other threads"
+        )),
+        "the catch-all should say why it left libc alone: {}",
+        out.stderr
+    );
 }

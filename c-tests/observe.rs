@@ -1810,6 +1810,7 @@ fn bad_values_stop_at_startup() {
         ("LWKT_CHAOS", "12x", "seed"),
         ("LWKT_CATCHALL", "2", "0"),
         ("LWKT_CATCHALL", "yes", "0"),
+        ("LWKT_CATCHALL", "SUD", "sud"),
     ];
     for &(var, val, form) in cases {
         let out = run_prog("debug_modes", &["plain"], &[(var, val)]);
@@ -1867,6 +1868,7 @@ fn good_values_run_normally() {
         ("LWKT_CHAOS", "7"),
         ("LWKT_CATCHALL", "0"),
         ("LWKT_CATCHALL", "1"),
+        ("LWKT_CATCHALL", "sud"),
     ];
     for &(var, val) in cases {
         let out = run_prog("debug_modes", &["plain"], &[(var, val)]);

@@ -104,7 +104,7 @@ c_tests! {
     /// The catch-all: the blocking calls libc makes inside itself (SPEC
     /// section 4) and the program's own signals (SPEC section 7).
     catchall (Exits0):
-        cancel fallback iov libc modes process rawclone seccomp signals
+        cancel fallback iov libc modes patched process rawclone seccomp signals
         sigsys_aside sigsys_install sigsys_same wait_masks;
     /// Robustness: cancellation, EINTR, exec, fork, garbage and NULL
     /// tokens (each case in a child that must abort), thousands of threads,
@@ -406,17 +406,23 @@ enum Way {
     Plugin,
 }
 
-/// Compile, link and run one C test one way, and judge it.
+/// Compile, link and run one C test one way, and judge it. The catch-all's
+/// tests run in both of its modes: libc's system calls patched (the
+/// default) and Syscall User Dispatch only (`LWKT_CATCHALL=sud`).
 fn run_c_test(test: &CTest, way: Way) {
     let src = format!("{}/{}.c", test.folder, test.name);
     let path = format!("{}/{}", test.folder, test.name);
     let obj = object(&src, &path, Lang::C, &[]);
-    run_object(&path, &obj, way, test.rule);
+    run_object(&path, &obj, way, test.rule, None);
+    if test.folder == "catchall" {
+        run_object(&path, &obj, way, test.rule, Some("sud"));
+    }
 }
 
-/// Link `obj` (a test's object) into `<path>` one way, run and judge it.
-fn run_object(path: &str, obj: &Path, way: Way, rule: Rule) {
-    let cmd = match way {
+/// Link `obj` (a test's object) into `<path>` one way, run and judge it;
+/// with `catchall`, under that `LWKT_CATCHALL`.
+fn run_object(path: &str, obj: &Path, way: Way, rule: Rule, catchall: Option<&str>) {
+    let mut cmd = match way {
         Way::Linked => Command::new(link_program(path, obj)),
         Way::Plugin => {
             let so = link_plugin(&format!("{path}_plugin"), obj);
@@ -425,8 +431,14 @@ fn run_object(path: &str, obj: &Path, way: Way, rule: Rule) {
             c
         }
     };
+    if let Some(mode) = catchall {
+        cmd.env("LWKT_CATCHALL", mode);
+    }
     let out = run(cmd, None);
-    let ctx = format!("{path} ({way:?})");
+    let ctx = match catchall {
+        Some(mode) => format!("{path} ({way:?}, LWKT_CATCHALL={mode})"),
+        None => format!("{path} ({way:?})"),
+    };
     match rule {
         Rule::Exits0 => assert!(
             !out.timed_out && out.status.code() == Some(0),
@@ -512,7 +524,7 @@ fn header_check_c_compiles() {
 fn header_check_cxx(way: Way) {
     let path = "harness/header_check_cxx";
     let obj = object("harness/header_check.cc", path, Lang::Cxx, &[]);
-    run_object(path, &obj, way, Rule::Exits0);
+    run_object(path, &obj, way, Rule::Exits0, None);
 }
 
 #[test]

@@ -128,7 +128,11 @@ fn init() {
     #[cfg(not(test))]
     catchall::init_process();
     #[cfg(not(test))]
-    config::announce(catchall::on(), catchall::why_off());
+    {
+        let patched = catchall::patch_at_load();
+        let detail = patched.as_ref().map(|p| p as &dyn ::core::fmt::Display);
+        config::announce(catchall::on(), catchall::why_off(), detail);
+    }
     #[cfg(not(test))]
     interpose::init_process();
 }

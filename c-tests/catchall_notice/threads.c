@@ -5,7 +5,10 @@
  * With --no-dispatch as the first argument it first runs itself again
  * under a seccomp filter that answers prctl(PR_SET_SYSCALL_USER_DISPATCH)
  * with EINVAL, as a kernel without the feature does: the library then
- * finds the catch-all unavailable when it loads.
+ * finds the catch-all unavailable when it loads. With --no-writable-code,
+ * under one that refuses mprotect asking for writable and executable
+ * memory (W^X): the library cannot rewrite libc's system-call sites and
+ * keeps the catch-all to Syscall User Dispatch.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +37,39 @@ static void *use_token(void *arg) {
     return NULL;
 }
 
+/* Run this program again (without its first argument) under `filter`. */
+static int exec_filtered(char **argv, struct sock_filter *filter, unsigned short len) {
+    struct sock_fprog prog = {len, filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+        fprintf(stderr, "threads: cannot install the seccomp filter: %s\n", strerror(errno));
+        return 2;
+    }
+    argv[1] = argv[0];
+    execv("/proc/self/exe", argv + 1);
+    fprintf(stderr, "threads: exec: %s\n", strerror(errno));
+    return 2;
+}
+
+/* A system that refuses writable code (W^X): mprotect asking for both
+ * PROT_WRITE and PROT_EXEC fails with EACCES, as under SELinux's execmod
+ * or PaX's MPROTECT. */
+static int no_writable_code_then_exec(char **argv) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    return exec_filtered(argv, filter, sizeof filter / sizeof filter[0]);
+}
+
 static int no_dispatch_then_exec(char **argv) {
     struct sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -45,21 +82,14 @@ static int no_dispatch_then_exec(char **argv) {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
-        fprintf(stderr, "threads: cannot install the seccomp filter: %s\n", strerror(errno));
-        return 2;
-    }
-    argv[1] = argv[0];
-    execv("/proc/self/exe", argv + 1);
-    fprintf(stderr, "threads: exec: %s\n", strerror(errno));
-    return 2;
+    return exec_filtered(argv, filter, sizeof filter / sizeof filter[0]);
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--no-dispatch") == 0)
         return no_dispatch_then_exec(argv);
+    if (argc > 1 && strcmp(argv[1], "--no-writable-code") == 0)
+        return no_writable_code_then_exec(argv);
     for (int i = 0; i < 3; i++) {
         pthread_t t;
         if (pthread_create(&t, NULL, use_token, NULL) != 0 || pthread_join(t, NULL) != 0) {

@@ -36,6 +36,9 @@ pub static CATCHALL_WANTED: AtomicBool = AtomicBool::new(true);
 /// would trap into a handler that itself runs through the runtime's
 /// interceptors.
 pub static THREAD_SANITIZER: AtomicBool = AtomicBool::new(false);
+/// `LWKT_CATCHALL`: libc's system-call sites rewritten at load (1, the
+/// default), not `sud` (Syscall User Dispatch only).
+pub static CATCHALL_PATCH: AtomicBool = AtomicBool::new(true);
 /// Secure mode: the `LWKT_*` variables were ignored, and messages show no
 /// addresses.
 pub static SECURE: AtomicBool = AtomicBool::new(false);
@@ -148,10 +151,13 @@ pub fn init_process() {
         match v {
             b"0" => CATCHALL_WANTED.store(false, Relaxed),
             b"" | b"1" => CATCHALL_WANTED.store(true, Relaxed),
+            b"sud" => CATCHALL_PATCH.store(false, Relaxed),
             _ => reject(
                 "LWKT_CATCHALL",
                 v,
-                "1 (on where the kernel allows) or 0 (symbol hooks only)",
+                "1 (on where the kernel allows: libc's system calls patched, \
+                 Syscall User Dispatch for the rest), sud (Syscall User \
+                 Dispatch only) or 0 (symbol hooks only)",
             ),
         }
     }
@@ -226,8 +232,13 @@ fn resolve(path: &[u8], dst: &mut [u8; PATH_MAX]) -> bool {
 }
 
 /// `LWKT_DEBUG`: say which mode is in force (after the catch-all tried to
-/// install itself).
-pub fn announce(catchall_on: bool, why_off: &str) {
+/// install itself); `catchall_detail`, when given, says how (libc's sites
+/// patched or not) instead of "Syscall User Dispatch".
+pub fn announce(
+    catchall_on: bool,
+    why_off: &str,
+    catchall_detail: Option<&dyn core::fmt::Display>,
+) {
     use core::fmt::Write;
     if !DEBUG.load(Relaxed) {
         return;
@@ -239,7 +250,10 @@ pub fn announce(catchall_on: bool, why_off: &str) {
         sys::getpid()
     );
     let _ = if catchall_on {
-        line.write_str("symbol hooks and the catch-all (Syscall User Dispatch)")
+        match catchall_detail {
+            Some(d) => write!(line, "symbol hooks and the catch-all ({d})"),
+            None => line.write_str("symbol hooks and the catch-all (Syscall User Dispatch)"),
+        }
     } else {
         write!(line, "symbol hooks only ({why_off})")
     };

@@ -1,6 +1,6 @@
 //! The always-allowed code range, `.text.lwkt_allowed`: the raw system
-//! call stub, the SIGSYS handler's signal restorer, and the clone child's
-//! landing pad. This is the address range the catch-all tells the kernel
+//! call stub (and its bare form for the catch-all's patched sites), the
+//! SIGSYS handler's signal restorer, and the clone child's landing pad. This is the address range the catch-all tells the kernel
 //! to always allow (Syscall User Dispatch), so that the shim's own system
 //! calls never trap; nothing else may be placed in it.
 
@@ -26,6 +26,17 @@ core::arch::global_asm!(
     "ret",
     ".cfi_endproc",
     ".size lwkt_raw_syscall, . - lwkt_raw_syscall",
+    // The catch-all's patched sites, for a token holder's call that cannot
+    // block: the call, with the registers as the program set them.
+    ".globl lwkt_allowed_syscall",
+    ".hidden lwkt_allowed_syscall",
+    ".type lwkt_allowed_syscall,@function",
+    "lwkt_allowed_syscall:",
+    ".cfi_startproc",
+    "syscall",
+    "ret",
+    ".cfi_endproc",
+    ".size lwkt_allowed_syscall, . - lwkt_allowed_syscall",
     // The SIGSYS handler's restorer. Its unwind information describes the
     // signal frame (where the interrupted registers were saved), so that a
     // pthread_cancel unwinding out of a call the handler ran can pass

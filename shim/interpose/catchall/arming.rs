@@ -8,8 +8,8 @@ use super::available::available;
 use super::disposition::{current_mask, SIGSYS_BIT};
 use super::install::install_once;
 use super::state::{
-    armed_tid, flags, own_thread, program_selector, selector, ARMED, LOOK_AGAIN, PROGRAM, VBLOCK,
-    WANT,
+    armed_tid, flags, own_thread, program_selector, selector, ARMED, CHILD_NEAR, LOOK_AGAIN,
+    PROGRAM, VBLOCK, WANT,
 };
 use super::{allowed_range, dispatch_prctl, PR_SYS_DISPATCH_OFF, PR_SYS_DISPATCH_ON};
 use crate::{config, diag, sys};
@@ -34,7 +34,7 @@ pub fn enable_for_thread(selector: *mut u8) -> bool {
 pub(super) fn forget_parent_process() {
     let me = sys::gettid();
     if armed_tid().swap(me, Relaxed) != me {
-        flags().fetch_and(!(ARMED | PROGRAM), Relaxed);
+        flags().fetch_and(!(ARMED | PROGRAM | CHILD_NEAR), Relaxed);
         program_selector().store(0, Relaxed);
     }
 }

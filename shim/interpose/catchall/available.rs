@@ -66,6 +66,12 @@ pub fn init_process() {
     }
 }
 
+/// Is the catch-all wanted, and not ruled out by valgrind? (The kernel is
+/// not asked.)
+pub(super) fn not_ruled_out() -> bool {
+    OFF_REASON.load(Relaxed) == 0
+}
+
 /// Can the catch-all run here (wanted, and the kernel has the feature)?
 /// The kernel is asked once, by a `prctl` that changes nothing: switching
 /// dispatch on with a selector in kernel space fails with EFAULT where the

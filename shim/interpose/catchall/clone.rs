@@ -2,6 +2,9 @@
 //! tokens: a child must never resume inside the SIGSYS handler on a
 //! shared stack.
 
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::state::{flags as tls_flags, CHILD_NEAR};
 use crate::sys;
 
 /// The register block the clone landing pad loads (sys/allowed.rs): the
@@ -45,6 +48,27 @@ pub(super) unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -
     if nr == libc::SYS_clone3 {
         return -(libc::ENOSYS as isize);
     }
+    // Marked before the child exists (it starts with the mark); kept in
+    // a child, and in a parent whose child may still run with its TLS.
+    tls_flags().fetch_or(CHILD_NEAR, Relaxed);
+    // SAFETY: the caller's contract.
+    let (r, shares_while_running) = unsafe { clone_or_fork(uc, nr, a) };
+    if r != 0 && !shares_while_running {
+        tls_flags().fetch_and(!CHILD_NEAR, Relaxed);
+    }
+    r
+}
+
+/// `clone_call`'s work: the kernel's answer, and whether the child (if
+/// any) may still be running with the caller's TLS block when the call
+/// returns in the parent (shared memory without `CLONE_VFORK`, which
+/// returns only once the child has exec'd or exited, and without a TLS of
+/// its own).
+///
+/// # Safety
+///
+/// As for `clone_call`.
+unsafe fn clone_or_fork(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -> (isize, bool) {
     let (mut flags, stack) = match nr {
         libc::SYS_clone => (a[0], a[1]),
         libc::SYS_vfork => ((libc::CLONE_VFORK | libc::SIGCHLD) as usize, 0),
@@ -59,8 +83,12 @@ pub(super) unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -
         };
         // SAFETY: a fork (no CLONE_VM): the child has its own copy of
         // memory and returns through the handler like the parent.
-        return unsafe { sys::syscall6(libc::SYS_clone, flags, 0, ptid, ctid, tls, 0) };
+        let r = unsafe { sys::syscall6(libc::SYS_clone, flags, 0, ptid, ctid, tls, 0) };
+        return (r, false);
     }
+    let own_tls = libc::CLONE_VFORK | libc::CLONE_SETTLS;
+    let shares_while_running =
+        flags & libc::CLONE_VM as usize != 0 && flags & own_tls as usize == 0;
     // The child's registers go on its own stack, below where it starts.
     let g = &uc.uc_mcontext.gregs;
     // The child must start with exactly the stack pointer it was given
@@ -96,7 +124,7 @@ pub(super) unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -
     // landing pad restores after returning.
     // SAFETY: the program's clone, its child starting on the landing pad
     // with the registers written above.
-    unsafe {
+    let r = unsafe {
         sys::lwkt_clone_tramp(
             libc::SYS_clone,
             flags,
@@ -106,5 +134,6 @@ pub(super) unsafe fn clone_call(uc: &libc::ucontext_t, nr: i64, a: [usize; 6]) -
             a[4],
             block as *const u64,
         )
-    }
+    };
+    (r, shares_while_running)
 }

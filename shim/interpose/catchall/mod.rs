@@ -29,6 +29,12 @@
 //!   `rt_sigprocmask` is applied to the mask the handler returns to;
 //!   `clone`/`vfork` children resume in the program, never inside the
 //!   handler.
+//! * By default (`LWKT_CATCHALL=1`) libc's own system-call sites are also
+//!   rewritten at load into jumps to per-site stubs (patch/): a holder's
+//!   call through one runs here without a signal (`run_blocking`), one of
+//!   a thread holding nothing costs a jump and a byte test. Dispatch stays
+//!   armed as above for everything not rewritten (`LWKT_CATCHALL=sud`:
+//!   dispatch only).
 //! * SIGSYS stays the program's (disposition.rs, delivery.rs, program.rs):
 //!   every SIGSYS that is not a trap of a thread armed here goes to the
 //!   program's own disposition. The kernel kills a thread that traps while
@@ -50,6 +56,7 @@ mod dispatch;
 mod disposition;
 mod forward;
 mod install;
+pub mod patch;
 pub mod program;
 mod redirect;
 mod run;
@@ -62,7 +69,17 @@ pub use install::installed;
 pub use program::without_sigsys;
 pub use state::used_here;
 
-use crate::sys;
+/// At load, after `init_process`: libc's system-call sites rewritten
+/// (`LWKT_CATCHALL=1`), unless the catch-all is off or under valgrind;
+/// what happened, for the announcement. The kernel is not asked: without
+/// Syscall User Dispatch no thread is ever armed, and the stubs only pass
+/// the calls through.
+pub fn patch_at_load() -> Option<patch::Outcome> {
+    let wanted = config::CATCHALL_PATCH.load(core::sync::atomic::Ordering::Relaxed);
+    (wanted && available::not_ruled_out()).then(patch::init_process)
+}
+
+use crate::{config, sys};
 
 /// `prctl`'s option for Syscall User Dispatch.
 pub const PR_SET_SYSCALL_USER_DISPATCH: core::ffi::c_int = 59;

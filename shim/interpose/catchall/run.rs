@@ -22,14 +22,22 @@ const HOOK: &str = "catch-all";
 ///
 /// `nr` and `a` are the system call the program made, from its registers.
 pub(super) unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
-    // Waits that install a signal mask must not block SIGSYS with it.
-    let mut mask = WaitMask::default();
+    let Some(family) = blocking_family(nr) else {
+        // SAFETY: the caller's contract.
+        return unsafe { Trapped::new(nr, a) }.raw();
+    };
     // SAFETY: the caller's contract.
-    let a = unsafe { mask.apply(nr, a) };
-    // SAFETY: the program's call, a wait's mask replaced by the same mask
-    // without SIGSYS.
-    let t = unsafe { Trapped::new(nr, a) };
-    let c = match nr {
+    unsafe { run_blocking(family, nr, a) }
+}
+
+/// How a call that may block runs: the function of `calls/` for its
+/// family (probe, release, block, retake).
+pub(super) type Family = fn(Trapped) -> isize;
+
+/// The family of system call `nr`, or None when it cannot block (it then
+/// runs as it is, the tokens kept).
+pub(super) fn blocking_family(nr: i64) -> Option<Family> {
+    Some(match nr {
         libc::SYS_read
         | libc::SYS_pread64
         | libc::SYS_readv
@@ -37,27 +45,27 @@ pub(super) unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
         | libc::SYS_write
         | libc::SYS_pwrite64
         | libc::SYS_writev
-        | libc::SYS_pwritev => read_write(t),
+        | libc::SYS_pwritev => read_write,
         libc::SYS_recvfrom
         | libc::SYS_recvmsg
         | libc::SYS_sendto
         | libc::SYS_sendmsg
         | libc::SYS_accept
         | libc::SYS_accept4
-        | libc::SYS_connect => sockets(t),
+        | libc::SYS_connect => sockets,
         libc::SYS_poll
         | libc::SYS_ppoll
         | libc::SYS_select
         | libc::SYS_pselect6
         | libc::SYS_epoll_wait
         | libc::SYS_epoll_pwait
-        | libc::SYS_epoll_pwait2 => readiness(t),
+        | libc::SYS_epoll_pwait2 => readiness,
         libc::SYS_nanosleep
         | libc::SYS_clock_nanosleep
         | libc::SYS_wait4
         | libc::SYS_waitid
         | libc::SYS_rt_sigtimedwait
-        | libc::SYS_futex => waits(t),
+        | libc::SYS_futex => waits,
         libc::SYS_flock
         | libc::SYS_fcntl
         | libc::SYS_open
@@ -65,7 +73,7 @@ pub(super) unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
         | libc::SYS_msgrcv
         | libc::SYS_msgsnd
         | libc::SYS_mq_timedreceive
-        | libc::SYS_mq_timedsend => files_and_queues(t),
+        | libc::SYS_mq_timedsend => files_and_queues,
         // No probe: whether they wait cannot be known (or, for the
         // vectored message calls and the `*v2` calls, is not probed).
         libc::SYS_futex_waitv
@@ -79,11 +87,30 @@ pub(super) unsafe fn run(nr: i64, a: [usize; 6]) -> isize {
         | libc::SYS_preadv2
         | libc::SYS_pwritev2
         | libc::SYS_recvmmsg
-        | libc::SYS_sendmmsg => released(HOOK, || t.call()),
-        // Cannot block.
-        _ => return t.raw(),
-    };
-    kernel_result(c)
+        | libc::SYS_sendmmsg => unprobed,
+        _ => return None,
+    })
+}
+
+/// Run call `nr` of `family` (`blocking_family`'s answer for it).
+///
+/// # Safety
+///
+/// As for `run`.
+pub(super) unsafe fn run_blocking(family: Family, nr: i64, a: [usize; 6]) -> isize {
+    // Waits that install a signal mask must not block SIGSYS with it.
+    let mut mask = WaitMask::default();
+    // SAFETY: the caller's contract.
+    let a = unsafe { mask.apply(nr, a) };
+    // SAFETY: the program's call, a wait's mask replaced by the same mask
+    // without SIGSYS.
+    let t = unsafe { Trapped::new(nr, a) };
+    kernel_result(family(t))
+}
+
+/// Calls that are not probed: released around the call.
+fn unprobed(t: Trapped) -> isize {
+    released(HOOK, || t.call())
 }
 
 /// The read and write families (calls/rw.rs).

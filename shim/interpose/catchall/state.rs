@@ -36,6 +36,14 @@ pub(super) const VBLOCK: u8 = 8;
 /// again at the thread's next hooked call.
 pub(super) const LOOK_AGAIN: u8 = 16;
 
+/// A trapped `clone`/`fork`/`vfork` made a child that may run with this
+/// TLS block (a `vfork` or `posix_spawn` child shares it) or a copy of it
+/// (a fork child): the patched path asks the kernel for the thread id
+/// before it acts on the thread's tokens (patch/entry.rs). Cleared in the
+/// parent when no child can still be running with the block, and by a
+/// new arming.
+pub(super) const CHILD_NEAR: u8 = 32;
+
 /// This thread's block.
 #[inline(always)]
 fn thread_slot() -> *mut u8 {
