@@ -182,7 +182,7 @@ Environment:
   Read by liblwkt.so in PROGRAM (an unknown value is an error at start-up):
   LWKT_STATS     print a contention report at exit
   LWKT_DEBUG     extra checks
-  LWKT_CATCHALL  the catch-all for blocking inside libc, on or off
+  LWKT_CATCHALL  the catch-all: 1 (libc patched + dispatch), sud (dispatch only), 0 (off)
   LWKT_CHAOS     release and retake tokens at every hook, to find code that
                  forgets to re-validate what it read under a token
 
