@@ -44,6 +44,9 @@ pub(crate) fn init_process() {
         NONE
     };
     CHECKER.store(which, Relaxed);
+    if which == VALGRIND {
+        valgrind::init_process();
+    }
     if which == TSAN {
         crate::config::THREAD_SANITIZER.store(true, Relaxed);
     }
