@@ -9,11 +9,15 @@
  * GLIBC_2.3.2) must find the hook too, and each version must wait with
  * its own condition variable (the old wait signalled by the old signal).
  *
- * For each way (dlvsym of either version from RTLD_DEFAULT and from
- * RTLD_NEXT, dlsym, each of wait and timedwait) a holder of T waits on a
+ * For each way (dlvsym of either version and dlsym, from RTLD_DEFAULT
+ * and, linked, from RTLD_NEXT; each of wait and timedwait) a holder of T waits on a
  * condition variable; a helper must be able to take T (it tries for
  * seconds, never blocking on it) before it signals with the same
  * version's signal; the holder returns with T, told it was taken.
+ *
+ * The test runs itself again under LWKT_CATCHALL=0: the catch-all would
+ * release the tokens inside libc's wait when a hook is passed by, as it
+ * cannot under valgrind or ThreadSanitizer.
  */
 #include "check.h"
 
@@ -108,17 +112,45 @@ static void wait_one_way(const struct way *w) {
     CHECK_EQ(w->destroy(&CV), 0);
 }
 
+/* Run this process's command again, with LWKT_CATCHALL=0 (the plugin
+ * host's and the linked program's alike: /proc/self/cmdline). */
+static void again_without_catchall(void) {
+    const char *e = getenv("LWKT_CATCHALL");
+    if (e && strcmp(e, "0") == 0)
+        return;
+    static char cmdline[8192];
+    static char *args[64];
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    CHECK(f != NULL);
+    size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
+    fclose(f);
+    CHECK(n > 0 && n < sizeof cmdline - 1);
+    int argc = 0;
+    for (size_t i = 0; i < n && argc < 63; i += strlen(cmdline + i) + 1)
+        args[argc++] = cmdline + i;
+    args[argc] = NULL;
+    setenv("LWKT_CATCHALL", "0", 1);
+    fflush(NULL);
+    execv("/proc/self/exe", args);
+    fprintf(stderr, "FAIL: execv /proc/self/exe: %s\n", strerror(errno));
+    _exit(1);
+}
+
 int lwkt_test_main(int argc, char **argv) {
     (void)argc;
     (void)argv;
+    again_without_catchall();
     start_watchdog(4 * TEST_DEADLINE_S);
     /* RTLD_NEXT from here: what a runtime linked before the library (the
-     * program itself, for clang's ThreadSanitizer) finds. */
+     * program itself, for clang's ThreadSanitizer) finds. Only where the
+     * library comes after this code in its scope: not from the plugin,
+     * whose own scope (itself and libc) lacks the preloaded library. */
     void *handles[2] = {RTLD_DEFAULT, RTLD_NEXT};
     const char *handle_names[2] = {"RTLD_DEFAULT", "RTLD_NEXT"};
     const char *versions[3] = {"GLIBC_2.3.2", "GLIBC_2.2.5", NULL};
+    int lwkt_next = dlsym(RTLD_NEXT, "lwkt_gettoken") != NULL;
     int ways = 0;
-    for (int hi = 0; hi < 2; hi++) {
+    for (int hi = 0; hi < 1 + lwkt_next; hi++) {
         for (int vi = 0; vi < 3; vi++) {
             for (int timed = 0; timed < 2; timed++) {
                 const char *v = versions[vi];
@@ -136,6 +168,6 @@ int lwkt_test_main(int argc, char **argv) {
             }
         }
     }
-    CHECK_EQ(ways, 12);
+    CHECK_EQ(ways, lwkt_next ? 12 : 6);
     return 0;
 }
