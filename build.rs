@@ -3,8 +3,8 @@
 //! - The header: cbindgen makes `lwkt.h` from the C API's sources, into
 //!   OUT_DIR only. The committed `include/lwkt.h` is checked against it by
 //!   the test `header_is_fresh`, which says how to refresh it.
-//! - How the shared object is linked (SONAME, `-z nodelete`:
-//!   `shared_object_link_args`).
+//! - How the shared object is linked (SONAME, `-z nodelete`, the glibc
+//!   version nodes of the condition-wait hooks: `shared_object_link_args`).
 //! - The C compilers the test drivers use (found here, where cargo's view
 //!   of the target and of `CC`/`CXX` is; nothing is compiled here: the
 //!   drivers in c-tests/ compile their C programs themselves).
@@ -27,7 +27,7 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     generate_header(&root, &out);
-    shared_object_link_args();
+    shared_object_link_args(&root);
     c_compilers_for_tests();
 }
 
@@ -60,11 +60,23 @@ fn generate_header(root: &Path, out: &Path) {
 /// that name in the build directory is made by whoever builds the library
 /// there for programs (`lwkt-run` under `cargo run`, the test drivers), not
 /// here: a build script writes only into OUT_DIR.
-fn shared_object_link_args() {
+///
+/// - `--version-script` adds the glibc version nodes that the
+///   `pthread_cond_*` hooks are exported under (the file says why). It
+///   goes beside rustc's own anonymous script, which rust-lld (rustc's
+///   linker on this target) accepts and GNU ld refuses ("anonymous
+///   version tag cannot be combined with other version tags").
+fn shared_object_link_args(root: &Path) {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
     let soname = format!("liblwkt.so.{major}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    let script = root.join("shim/interpose/hooks/glibc_versions.map");
+    println!("cargo:rerun-if-changed={}", script.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        script.display()
+    );
 }
 
 /// The C and C++ compilers for this target (cc's choice: `CC`, `CXX`,

@@ -8,15 +8,11 @@
 //!   blocking `read()`) run without a report; their racy twins (built with
 //!   `-DRACY`: one access outside the token, or a write under a shared
 //!   hold) are reported in every run;
-//! - Helgrind: the same, zero errors and errors.
+//! - Helgrind and DRD: the same, zero errors and errors.
 //!
 //! A checker that is not installed is a skip (said on stdout), and a
 //! failure when `CI` is set (apt-get install clang libclang-rt-dev
-//! valgrind). DRD is not run here: its own pthread_create wrapper calls
-//! `pthread_cond_wait` unversioned, which binds to the library's hook
-//! (current condition variable ABI) while its `pthread_cond_signal` binds
-//! libc's compat version, and the program crashes when the creating
-//! thread has to wait (docs/DESIGN.md, "Checkers").
+//! valgrind).
 
 mod common;
 
@@ -95,21 +91,17 @@ const TWINNED: [&str; 2] = [
 /// Correct programs that ThreadSanitizer must not report on: the examples
 /// (a token held across blocking reads and condition waits), core tests of
 /// every token operation (recursion, shared holds, trytoken, swap, the
-/// pool, contention in both orders, a thread exiting with a token), and the
-/// checkers' own. Left out: the core tests of fork, cancellation and
-/// signal handlers, which test the runtime's handling of those more than
-/// tokens (TSan defers signals, and clang's runtime crashes on a
-/// cancelled thread); and examples/producer_consumer.c and
-/// core/mutex_condvar.c, whose threads wait on a condition variable
-/// holding a token that others need: TSan's runtime
-/// finds the real `pthread_cond_wait` with `dlvsym(RTLD_NEXT, ...,
-/// "GLIBC_2.3.2")`, which skips the library's unversioned hook, so that
-/// wait keeps the token and the program deadlocks (docs/DESIGN.md,
-/// "Checkers").
-const TSAN_CORRECT: [Program; 12] = [
+/// pool, contention in both orders, a thread exiting with a token, a
+/// condition wait holding a token that others need), and the checkers'
+/// own. Left out: the core tests of fork, cancellation and signal
+/// handlers, which test the runtime's handling of those more than tokens
+/// (TSan defers signals, and clang's runtime crashes on a cancelled
+/// thread).
+const TSAN_CORRECT: [Program; 14] = [
     example("examples/guarded.c"),
     example("examples/list_walk.c"),
     example("examples/cache_walk.c"),
+    example("examples/producer_consumer.c"),
     core_test("c-tests/core/counter.c"),
     core_test("c-tests/core/abba.c"),
     core_test("c-tests/core/recursion.c"),
@@ -119,11 +111,13 @@ const TSAN_CORRECT: [Program; 12] = [
     core_test("c-tests/core/pool.c"),
     core_test("c-tests/core/thread_exit.c"),
     core_test("c-tests/core/zero_token.c"),
+    core_test("c-tests/core/mutex_condvar.c"),
 ];
 
-/// Correct programs for Helgrind (each runs some 20 to 50 times slower
-/// there: fewer, chosen to cover the same operations).
-const HELGRIND_CORRECT: [Program; 5] = [
+/// Correct programs for Helgrind and DRD (each runs some 20 to 50 times
+/// slower there: fewer, chosen to cover the same operations, condition
+/// waits included).
+const VALGRIND_CORRECT: [Program; 5] = [
     example("examples/guarded.c"),
     example("examples/list_walk.c"),
     example("examples/producer_consumer.c"),
@@ -362,19 +356,36 @@ fn tsan_reports_every_racy_twin_every_time() {
 }
 
 // ---------------------------------------------------------------------------
-// Helgrind
+// Helgrind and DRD
 // ---------------------------------------------------------------------------
 
-fn helgrind(exe: &Path) -> Outcome {
-    let valgrind = Path::new("valgrind");
-    let tool = Path::new("--tool=helgrind");
-    let code = Path::new("--error-exitcode=99");
-    run(&[valgrind, tool, code, exe], &[])
+/// A valgrind tool, and what it says about a race.
+#[derive(Clone, Copy)]
+struct Tool {
+    name: &'static str,
+    race: &'static str,
 }
 
-#[test]
-fn helgrind_reports_nothing_on_correct_programs() {
-    let test = "helgrind_reports_nothing_on_correct_programs";
+const HELGRIND: Tool = Tool {
+    name: "helgrind",
+    race: "Possible data race",
+};
+
+const DRD: Tool = Tool {
+    name: "drd",
+    race: "Conflicting ",
+};
+
+/// `exe` under `tool`. (Each tool builds its programs in a folder of its
+/// own: two tests building one file at once would clash.)
+fn under(tool: Tool, exe: &Path) -> Outcome {
+    let valgrind = Path::new("valgrind");
+    let option = format!("--tool={}", tool.name);
+    let code = Path::new("--error-exitcode=99");
+    run(&[valgrind, Path::new(&option), code, exe], &[])
+}
+
+fn valgrind_reports_nothing_on_correct_programs(tool: Tool, test: &str) {
     if !need("valgrind", "valgrind", test) {
         return;
     }
@@ -382,20 +393,19 @@ fn helgrind_reports_nothing_on_correct_programs() {
         src,
         harness: false,
     });
-    for program in HELGRIND_CORRECT.into_iter().chain(twinned) {
-        let exe = build(CC, "valgrind", &program, &[], false);
-        let out = helgrind(&exe);
+    for program in VALGRIND_CORRECT.into_iter().chain(twinned) {
+        let exe = build(CC, tool.name, &program, &[], false);
+        let out = under(tool, &exe);
         assert!(
             out.code() == Some(0) && out.stderr.contains("ERROR SUMMARY: 0 errors"),
-            "Helgrind reports on (or fails) a correct program: {}",
+            "{}: reports on (or fails) a correct program: {}",
+            tool.name,
             out.describe()
         );
     }
 }
 
-#[test]
-fn helgrind_reports_every_racy_twin() {
-    let test = "helgrind_reports_every_racy_twin";
+fn valgrind_reports_every_racy_twin(tool: Tool, test: &str, runs: usize) {
     if !need("valgrind", "valgrind", test) {
         return;
     }
@@ -404,17 +414,44 @@ fn helgrind_reports_every_racy_twin() {
             src,
             harness: false,
         };
-        let exe = build(CC, "valgrind", &program, &[], true);
+        let exe = build(CC, tool.name, &program, &[], true);
         let file = Path::new(src).file_name().unwrap().to_str().unwrap();
-        for _ in 0..2 {
-            let out = helgrind(&exe);
+        for _ in 0..runs {
+            let out = under(tool, &exe);
             assert!(
                 out.code() == Some(99)
-                    && out.stderr.contains("Possible data race")
+                    && out.stderr.contains(tool.race)
                     && out.stderr.contains(file),
-                "Helgrind does not report the race in {src} -DRACY: {}",
+                "{} does not report the race in {src} -DRACY: {}",
+                tool.name,
                 out.describe()
             );
         }
     }
+}
+
+#[test]
+fn helgrind_reports_nothing_on_correct_programs() {
+    let test = "helgrind_reports_nothing_on_correct_programs";
+    valgrind_reports_nothing_on_correct_programs(HELGRIND, test);
+}
+
+#[test]
+fn helgrind_reports_every_racy_twin() {
+    valgrind_reports_every_racy_twin(HELGRIND, "helgrind_reports_every_racy_twin", 2);
+}
+
+/// DRD runs the program with its own preload, whose `pthread_create`
+/// waits on a condition variable through unversioned references (glibc's
+/// old condition variable): the library's hooks of both versions must
+/// keep each to its own (hooks/cond_versions.c).
+#[test]
+fn drd_reports_nothing_on_correct_programs() {
+    let test = "drd_reports_nothing_on_correct_programs";
+    valgrind_reports_nothing_on_correct_programs(DRD, test);
+}
+
+#[test]
+fn drd_reports_every_racy_twin() {
+    valgrind_reports_every_racy_twin(DRD, "drd_reports_every_racy_twin", RACY_RUNS);
 }

@@ -99,8 +99,8 @@ c_tests! {
     /// Release on block through the exported symbols (SPEC section 4), one
     /// file per family of calls (table-driven: include/hook_util.h).
     hooks (Exits0):
-        fdio filelock fortify futex glibc_functions iov ipc poll pthread sem
-        signal sleep socket wait;
+        cond_versions fdio filelock fortify futex glibc_functions iov ipc poll
+        pthread sem signal sleep socket wait;
     /// The catch-all: the blocking calls libc makes inside itself (SPEC
     /// section 4) and the program's own signals (SPEC section 7).
     catchall (Exits0):

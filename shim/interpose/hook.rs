@@ -11,11 +11,16 @@
 //! makes, from that one signature:
 //!
 //! * the exported `#[no_mangle] pub unsafe extern "C" fn read`,
-//!   unversioned (a hook exported under a version node would not
-//!   interpose);
+//!   unversioned (a hook exported under a version node of ours would not
+//!   interpose: a versioned reference binds only to its version's name or
+//!   to an unversioned definition);
 //! * a module `read` holding libc's function (`real_slot!`, real.rs:
 //!   `read::get()`, `read::present()`; `version = "GLIBC_2.3.2"` after the
-//!   signature takes that symbol version);
+//!   signature takes that symbol version of libc's function and exports
+//!   the hook as `name@@GLIBC_2.3.2`, the very version name libc gives it,
+//!   so that it still interposes; `compat = "GLIBC_2.2.5"` after that adds
+//!   the entry point `name@GLIBC_2.2.5` over libc's old version. The nodes
+//!   are defined in hooks/glibc_versions.map, linked by build.rs);
 //! * the **fast path**: a thread that holds no token loads the slot, tests
 //!   its one TLS byte and tail-calls libc's function, with no stack frame
 //!   of ours (SPEC S11). The hook is never inlined into another (a
@@ -28,7 +33,7 @@
 //! calling libc's function of its own name.
 //!
 //! Clauses after the signature, in this order, all optional:
-//! `version = "V"`; `before { statements }`, run first by every caller,
+//! `version = "V"`; `compat = "C"`; `before { statements }`, run first by every caller,
 //! holder or not (a wait's signal mask made safe for the catch-all: it may
 //! shadow arguments); `unless EXPR`, a call that goes to libc even from a
 //! holder, without the held path (a command that never blocks).
@@ -73,10 +78,20 @@ macro_rules! hook {
         $(#[$attr:meta])*
         fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty
         $(, version = $ver:literal)?
+        $(, compat = $compat:literal)?
         $(, before { $($before:tt)* })?
         $(, unless $pass:expr)?
         => |$real:ident| $held:expr
     ) => {
+        // Exported as `name@@V`: the reference of a program linked against
+        // libc's `name@@V`, and a `dlvsym(name, V)`, bind to the hook.
+        $(
+            core::arch::global_asm!(
+                concat!(".symver {hook}, ", stringify!($name), "@@@", $ver),
+                hook = sym $name,
+            );
+        )?
+
         $(#[$attr])*
         ///
         /// # Safety
@@ -122,7 +137,65 @@ macro_rules! hook {
                 // contract, with the program's arguments.
                 unsafe { $held }
             }
+
+            // The old version `name@C`, if any.
+            hook!(@compat $name($($arg: $ty),*) -> $ret, [$($compat)?], [$($pass)?] => |$real| $held);
         }
+    };
+
+    (@compat $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, [], [$($pass:expr)?] => |$real:ident| $held:expr) => {};
+
+    // The old version `name@C`, the one an unversioned reference binds to:
+    // the same held path over libc's `name@C`, exported under that version
+    // by a global jump of its own (`.symver` of the Rust function would
+    // give a local or hidden symbol, and `.symver` of a function in another
+    // codegen unit only a reference); the jump's own name is made local by
+    // rustc's version script, the versioned one stays.
+    (
+        @compat $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
+        [$compat:literal], [$($pass:expr)?] => |$real:ident| $held:expr
+    ) => {
+        /// libc's old version of the function, and the hook's entry point
+        /// of that version.
+        pub(crate) mod compat {
+            #[allow(unused_imports)]
+            use super::*;
+
+            real_slot!($name: fn($($ty),*) -> $ret, version = $compat);
+
+            /// The hook of `name@C`: the fast path, else the held path's
+            /// body over libc's `name@C`.
+            ///
+            /// # Safety
+            ///
+            /// libc's contract for that version of the function.
+            pub unsafe extern "C" fn entry($($arg: $ty),*) -> $ret {
+                let $real = get();
+                if !$crate::interpose::release::holding() $(|| $pass)? {
+                    // SAFETY: libc's function, as the program called it.
+                    return unsafe { $real($($arg),*) };
+                }
+                $crate::interpose::hook::enter_held();
+                // SAFETY: the body runs under the function's own contract,
+                // with the program's arguments.
+                unsafe { $held }
+            }
+        }
+
+        core::arch::global_asm!(
+            concat!(".pushsection .text.lwkt_compat_", stringify!($name), ",\"ax\",@progbits"),
+            concat!(".globl lwkt_compat_", stringify!($name)),
+            concat!(".type lwkt_compat_", stringify!($name), ", @function"),
+            concat!("lwkt_compat_", stringify!($name), ":"),
+            "jmp {entry}",
+            concat!(".size lwkt_compat_", stringify!($name), ", . - lwkt_compat_", stringify!($name)),
+            ".popsection",
+            concat!(
+                ".symver lwkt_compat_", stringify!($name), ", ",
+                stringify!($name), "@", $compat
+            ),
+            entry = sym compat::entry,
+        );
     };
 
     // A _FORTIFY_SOURCE entry point: the plain hook once the check passes.

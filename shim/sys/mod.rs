@@ -11,7 +11,8 @@
 //! - `syscall`: `syscall3`/`syscall6` and `errno`;
 //! - `futex`: sleeping on a word, waking it, membarrier;
 //! - `process`: thread and process ids, stderr, abort;
-//! - `time`: the monotonic clock.
+//! - `time`: the monotonic clock;
+//! - `valgrind`: valgrind's client requests.
 //!
 //! Two pieces of assembly still live outside this layer and are to move
 //! here: the static-TLS access of the per-thread state (core/tls.rs) and the
@@ -33,6 +34,7 @@ mod futex;
 mod process;
 mod syscall;
 mod time;
+mod valgrind;
 
 // Only the hooks and the catch-all use these, and the unit-test build
 // leaves them out.
@@ -47,6 +49,7 @@ pub use process::{abort, getpid, gettid, thread_alive, write_stderr};
 pub use syscall::{errno, set_errno};
 pub use syscall::{syscall3, syscall6};
 pub use time::now_ns;
+pub use valgrind::{running_on_valgrind, valgrind_request};
 
 /// The address of this thread's copy of the static-TLS symbol `$sym`
 /// (initial-exec: a GOT load and the thread pointer; no call, no

@@ -6,33 +6,6 @@ use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use super::{dispatch_prctl, PR_SYS_DISPATCH_ON};
 use crate::config;
 
-/// Are we running under valgrind? Its CPU emulation does not implement
-/// Syscall User Dispatch (the program would hang), so the catch-all stays
-/// off there. This is valgrind's documented client-request sequence, a
-/// no-op on a real CPU: `rdx` keeps its value (0) unless valgrind answers.
-fn running_on_valgrind() -> bool {
-    const RUNNING_ON_VALGRIND: u64 = 0x1001;
-    let args: [u64; 6] = [RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0];
-    let answer: u64;
-    // SAFETY: rotations that leave `rdi` as it was and an exchange of `rbx`
-    // with itself: nothing changes on a CPU; valgrind reads `args` and
-    // writes only `rdx`.
-    unsafe {
-        core::arch::asm!(
-            "rol rdi, 3",
-            "rol rdi, 13",
-            "rol rdi, 61",
-            "rol rdi, 51",
-            "xchg rbx, rbx",
-            in("rax") args.as_ptr(),
-            inout("rdx") 0u64 => answer,
-            inout("rdi") 0u64 => _,
-            options(nostack),
-        );
-    }
-    answer != 0
-}
-
 /// Why the catch-all is off, for `LWKT_DEBUG`.
 pub fn why_off() -> &'static str {
     match OFF_REASON.load(Relaxed) {
@@ -59,7 +32,7 @@ static KERNEL: AtomicU8 = AtomicU8::new(KERNEL_UNKNOWN);
 pub fn init_process() {
     if !config::CATCHALL_WANTED.load(Relaxed) {
         OFF_REASON.store(OFF_BY_USER, Relaxed);
-    } else if running_on_valgrind() {
+    } else if crate::sys::running_on_valgrind() {
         OFF_REASON.store(OFF_VALGRIND, Relaxed);
     } else if config::THREAD_SANITIZER.load(Relaxed) {
         OFF_REASON.store(OFF_TSAN, Relaxed);

@@ -7,8 +7,16 @@
 //! would take the try inside the program's call for a second lock of the
 //! same mutex (or a second join of the thread).
 //!
-//! glibc exports `pthread_cond_*` in two versions; the hooks, unversioned,
-//! call the current one (`GLIBC_2.3.2`), which programs linked today use.
+//! glibc exports `pthread_cond_*` in two versions: the current condition
+//! variable (`GLIBC_2.3.2`, what programs linked today call) and the old
+//! one (`GLIBC_2.2.5`, what an unversioned reference binds to). The wait
+//! hooks are exported under both, each over libc's function of its own
+//! version: unversioned, a hook would take the calls of both kinds to
+//! the current functions (valgrind DRD's preload, unversioned, then waits
+//! on an old condition variable with the new wait, and crashes), and
+//! ThreadSanitizer's runtime, which looks for `GLIBC_2.3.2` by
+//! `dlvsym`, would pass it by (its waits would keep the tokens).
+//! `pthread_cond_clockwait` has one version (2.30) and no old twin.
 
 use core::ffi::{c_int, c_void};
 use libc::{
@@ -44,7 +52,7 @@ hook! {
 
 hook! {
     fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int,
-        version = "GLIBC_2.3.2"
+        version = "GLIBC_2.3.2", compat = "GLIBC_2.2.5"
         => |real| released("pthread_cond_wait", || real(c, m))
 }
 
@@ -54,7 +62,7 @@ hook! {
         m: *mut pthread_mutex_t,
         ts: *const timespec,
     ) -> c_int,
-        version = "GLIBC_2.3.2"
+        version = "GLIBC_2.3.2", compat = "GLIBC_2.2.5"
         => |real| released("pthread_cond_timedwait", || real(c, m, ts))
 }
 

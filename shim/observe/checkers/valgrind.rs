@@ -1,6 +1,4 @@
-//! Helgrind and DRD: valgrind's client requests, made with the magic
-//! instruction sequence that valgrind recognises and that does nothing on
-//! a real processor.
+//! Helgrind and DRD: valgrind's client requests (`sys::valgrind_request`).
 //!
 //! A token is told as happens-before objects, not as a lock: a release
 //! "happens before" the later acquisitions of the same token that a
@@ -11,8 +9,7 @@
 //! and it has no per-lock switch to stop that. The token's own memory is
 //! hidden from each tool with its own request (a tool ignores the other's).
 
-use core::arch::asm;
-
+use crate::sys;
 use crate::token::Token;
 
 /// `VG_USERREQ_TOOL_BASE(a, b)` of `<valgrind/valgrind.h>`.
@@ -20,8 +17,6 @@ const fn tool_base(a: u8, b: u8) -> usize {
     (a as usize) << 24 | (b as usize) << 16
 }
 
-/// valgrind's core request: non-zero under valgrind.
-const RUNNING_ON_VALGRIND: usize = 0x1001;
 const HG: usize = tool_base(b'H', b'G');
 /// `ANNOTATE_HAPPENS_BEFORE (obj)`, `ANNOTATE_HAPPENS_AFTER (obj)`, and
 /// Helgrind's `_FORGET_ALL (obj)` (a retired token's address may become
@@ -34,32 +29,19 @@ const HG_UNTRACKED: usize = HG + 256 + 39;
 /// DRD's `ANNOTATE_BENIGN_RACE_SIZED (addr, len)`.
 const DRD_SUPPRESS: usize = tool_base(b'D', b'R') + 2;
 
-/// One client request; `default` comes back when no valgrind answers.
-#[inline(never)]
 fn request(default: usize, args: [usize; 6]) -> usize {
-    let mut result = default;
-    // SAFETY: the four rotations of rdi add up to 128 bits (rdi comes back
-    // unchanged) and `xchg rbx, rbx` changes nothing: natively this is a
-    // no-op; under valgrind it reads `args` (rax points at it) and writes
-    // the answer in rdx.
-    unsafe {
-        asm!(
-            "rol rdi, 3",
-            "rol rdi, 13",
-            "rol rdi, 61",
-            "rol rdi, 51",
-            "xchg rbx, rbx",
-            inout("rdx") result,
-            in("rax") args.as_ptr(),
-            inout("rdi") 0usize => _,
-            options(nostack),
-        );
-    }
-    result
+    sys::valgrind_request(default, args)
 }
 
 pub(crate) fn running() -> bool {
-    request(0, [RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0]) != 0
+    sys::running_on_valgrind()
+}
+
+/// Hide `len` bytes at `addr` from both tools (each ignores the other's
+/// request).
+pub(crate) fn hide_range(addr: usize, len: usize) {
+    request(0, [HG_UNTRACKED, addr, len, 0, 0, 0]);
+    request(0, [DRD_SUPPRESS, addr, len, 0, 0, 0]);
 }
 
 /// The library reads and writes the token's fields with atomics that
@@ -68,12 +50,6 @@ pub(crate) fn running() -> bool {
 /// never created, so each attempt on a word says it again).
 pub(crate) fn hide(tok: *const Token) {
     hide_range(tok as usize, core::mem::size_of::<Token>());
-}
-
-/// Neither tool checks `len` bytes at `addr`.
-pub(crate) fn hide_range(addr: usize, len: usize) {
-    request(0, [HG_UNTRACKED, addr, len, 0, 0, 0]);
-    request(0, [DRD_SUPPRESS, addr, len, 0, 0, 0]);
 }
 
 pub(crate) fn created(tok: *const Token) {
