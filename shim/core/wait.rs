@@ -52,6 +52,7 @@ impl Token {
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
+        let mut next_share_check = DEAD_HOLDER_RECHECK_NS;
         let mut result = Waited::Acquired;
         // Counted in t_sleepers (unregistered) from before `seen` is read
         // and the word looked at, until a wake-up (the waker uncounts) or
@@ -139,6 +140,14 @@ impl Token {
                 && self.recover_dead_holder(w)
             {
                 continue;
+            }
+            // Shares of threads that vanished (S9): the registry is looked
+            // through once per DEAD_HOLDER_RECHECK_NS asleep.
+            if w & SHARED != 0 && slept_ns >= next_share_check {
+                next_share_check = slept_ns + DEAD_HOLDER_RECHECK_NS;
+                if super::registry::recover_vanished_shares(me) {
+                    continue;
+                }
             }
             if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
                 let _ = self

@@ -336,18 +336,46 @@ impl Token {
     pub fn release_shared(&self) {
         let mut w = self.word().load(Relaxed);
         let left_reserved = loop {
-            let new = if w & COUNT_MASK == COUNT_ONE {
-                // The last one out keeps the token reserved for the
-                // exclusive waiter that asked (S7), if any.
-                w & EXCLREQ
-            } else {
-                w - COUNT_ONE
-            };
-            match self.word().compare_exchange_weak(w, new, Release, Relaxed) {
-                Ok(_) => break new == EXCLREQ,
+            match self
+                .word()
+                .compare_exchange_weak(w, one_share_less(w), Release, Relaxed)
+            {
+                Ok(_) => break one_share_less(w) == EXCLREQ,
                 Err(x) => w = x,
             }
         };
+        self.wake_after_shared_release(left_reserved);
+    }
+
+    /// Drop one shared count of a thread that vanished without giving it
+    /// back (S9), if the word is still shared by this process. False when
+    /// it was not (nothing done).
+    #[cold]
+    pub(super) fn drop_vanished_share(&self) -> bool {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        let left_reserved = loop {
+            if w & SHARED == 0
+                || w & (DEAD | RESERVED_BITS) != 0
+                || w & ID_MASK != pid
+                || w & COUNT_MASK == 0
+            {
+                return false;
+            }
+            match self
+                .word()
+                .compare_exchange(w, one_share_less(w), AcqRel, Relaxed)
+            {
+                Ok(_) => break one_share_less(w) == EXCLREQ,
+                Err(x) => w = x,
+            }
+        };
+        self.wake_after_shared_release(left_reserved);
+        true
+    }
+
+    #[inline(always)]
+    fn wake_after_shared_release(&self, left_reserved: bool) {
         // The compare-exchange is a full barrier on x86: no membarrier needed.
         if self.waiters().load(Relaxed) != 0 {
             if left_reserved {
@@ -486,6 +514,17 @@ impl Token {
             SHARED | COUNT_ONE | new_pid as u64
         };
         self.word().store(w, Relaxed);
+    }
+}
+
+/// A shared word with one count less. The last one out keeps the token
+/// reserved for the exclusive waiter that asked (S7), if any.
+#[inline(always)]
+fn one_share_less(w: u64) -> u64 {
+    if w & COUNT_MASK == COUNT_ONE {
+        w & EXCLREQ
+    } else {
+        w - COUNT_ONE
     }
 }
 
