@@ -47,19 +47,29 @@ pub(super) const HANDOFF_SHARED: u32 = 1 << 31;
 /// from then on the registered waiter's own deregistration fails.
 pub(super) const HANDOFF_BUSY: u32 = 1 << 30;
 
-/// A waiter asks for a direct handoff once it has lost this many races for
-/// the released token and waited at least HANDOFF_AFTER_NS (barging keeps
-/// throughput up; a handoff costs a wake-up and a context switch), and in
-/// any case after LOST_RACES_LIMIT lost races (SPEC S7: bounded).
+/// A waiter asks for a direct handoff once it has lost this many races
+/// for the released token and the process's "fair at" time (`FAIR_AT_NS`)
+/// has passed, and in any case after LOST_RACES_LIMIT lost races (SPEC
+/// S7: bounded). Barging keeps throughput up; a handoff costs a wake-up
+/// and a context switch, during which nobody holds the token usefully:
+/// like parking_lot's eventual fairness, handoffs come at most about once
+/// per FAIR_INTERVAL_NS (a random part of it each time), not whenever
+/// some waiter has waited long, which under oversubscription is always.
 pub(super) const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
-pub(super) const HANDOFF_AFTER_NS: u64 = 1_000_000;
-pub(super) const LOST_RACES_LIMIT: u32 = 32;
+pub(super) const LOST_RACES_LIMIT: u32 = 256;
+pub(super) const FAIR_INTERVAL_NS: u64 = 1_000_000;
+/// When the next handoff may be asked for (CLOCK_MONOTONIC ns), for
+/// every token of the process: set at each registration to a random
+/// point of the next FAIR_INTERVAL_NS.
+pub(super) static FAIR_AT_NS: AtomicU64 = AtomicU64::new(0);
 /// Spin this many rounds before sleeping in the kernel.
 pub(super) const SPIN_ROUNDS: u32 = 200;
 /// A waiter registered for a handoff sleeps on t_handoff; a release that
 /// raced with its registration may have woken t_wake instead, so it looks
 /// again this often.
 pub(super) const REGISTERED_RECHECK_NS: u64 = 1_000_000;
+/// A waiter registered for a handoff stays awake this long for it.
+pub(super) const REGISTERED_SPIN_NS: u64 = 50_000;
 /// A sleeping waiter re-checks that the holder still exists this often.
 pub(super) const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
 
