@@ -94,8 +94,8 @@ c_tests! {
     /// fairness, fork and thread exit, the pool, the version.
     core (Exits0):
         abba cancel counter fairness fork mutex_condvar pool recursion seed
-        shared signal signal_handler_stress swap thread_exit trytoken version
-        zero_token;
+        shared signal signal_handler_stress swap thread_exit trytoken
+        vanished_shared version zero_token;
     /// Release on block through the exported symbols (SPEC section 4), one
     /// file per family of calls (table-driven: include/hook_util.h).
     hooks (Exits0):

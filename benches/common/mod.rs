@@ -434,7 +434,8 @@ pub struct Share {
 
 /// A run this long gives every thread time to get the lock at least once
 /// under any bound on bypassing (a token waiter is handed the token after
-/// at most 32 lost races, or 3 and 1 ms).
+/// at most 256 lost races, or 3 once the process has had no handoff for a
+/// random 0–1 ms).
 pub const STARVED_RUN_MS: u64 = 20;
 
 impl Share {

@@ -132,6 +132,8 @@ extern "C" fn fork_child() {
     let pid = sys::getpid();
     PROCESS_ID.store(pid, Relaxed);
     crate::token::FORKED.store(true, Relaxed);
+    let own = state_if_used().map_or(0, |st| st as *mut ThreadState as usize);
+    super::registry::forget_other_threads(own);
     let Some(st) = state_if_used() else { return };
     // Which words are ours, judged under the parent's thread id.
     let mut owned = 0u64;

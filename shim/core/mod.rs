@@ -43,9 +43,14 @@
 //! * Waiters sleep on `t_wake`, an event counter that releasers bump before
 //!   `FUTEX_WAKE`; a waiter reads it before its last look at the word, so a
 //!   release between the look and the sleep makes the sleep return at once.
-//! * A waiter that loses too many races registers in `t_handoff`; the next
+//! * A waiter that loses too many races registers in `t_handoff` (three,
+//!   once the process-wide `FAIR_AT_NS` has passed, or 256); the next
 //!   exclusive release then hands the word straight to it, and new shared
 //!   requests stand back (S7: no waiter is bypassed without bound).
+//! * A shared count is in the word exactly while its reference has
+//!   `R_COUNTED` (set after, cleared before): a waiter takes the counts
+//!   of a vanished thread's state (found in the registry, claimed by
+//!   clearing its slot) off the words (S9).
 //! * Nobody waits while holding a token: waiting is done by `acquire` and
 //!   `block` with every reference of the thread released.
 //!

@@ -154,6 +154,96 @@ pub(super) fn retire(st: &mut ThreadState) {
     });
 }
 
+/// Every registered state, by its slot (chunks are never unmapped).
+fn for_each_slot(mut f: impl FnMut(&AtomicUsize)) {
+    let mut chunk: &Chunk = &lwkt_registry.first;
+    loop {
+        for s in &chunk.slot {
+            f(s);
+        }
+        let next = chunk.next.load(Acquire);
+        if next == 0 {
+            return;
+        }
+        // SAFETY: a published chunk is a mapped `Chunk`, never unmapped.
+        chunk = unsafe { &*(next as *const Chunk) };
+    }
+}
+
+/// S9 for shared holds: a thread that vanished (ended without its exit
+/// handlers, e.g. by a raw `exit` system call) left its state registered
+/// and its shared counts in the words. Take them off, once per such
+/// state: whoever clears its slot does it. Exclusive holds need no help
+/// (the word names the dead thread: `recover_dead_holder`). True when a
+/// count was dropped.
+///
+/// A count is dropped only where the dead thread's reference says it is
+/// in the word (`R_COUNTED`, set after the count is added and cleared
+/// before it is taken off): a thread that vanished between those steps
+/// leaves its count counted, never makes another's be taken off. The
+/// state is left mapped (another recoverer may be reading it) and marked
+/// retired for an outside reader.
+#[cold]
+pub(super) fn recover_vanished_shares(me: u32) -> bool {
+    let pid = sys::getpid();
+    let mut dropped = false;
+    for_each_slot(|s| {
+        let addr = s.load(Acquire);
+        if addr == 0 {
+            return;
+        }
+        // SAFETY: a registered state stays mapped while it is in its slot,
+        // and only this check's reads are made until the slot is ours; a
+        // state unmapped meanwhile would have been retired (slot cleared)
+        // by its thread first: the compare-and-swap below then fails. Its
+        // tid is written before it is published.
+        let tid = unsafe { core::ptr::read_volatile(&(*(addr as *const ThreadState)).tid) };
+        if tid == 0 || tid == me || sys::thread_alive(pid, tid) {
+            return;
+        }
+        // Dead: its state is never touched by its thread again, and the
+        // slot, once ours, by no other recoverer.
+        if s.compare_exchange(addr, 0, AcqRel, Relaxed).is_err() {
+            return;
+        }
+        // SAFETY: as above; the state is ours alone now.
+        let st = unsafe { &mut *(addr as *mut ThreadState) };
+        for i in 0..(st.depth as usize).min(MAX_REFS) {
+            let r = st.refs[i];
+            if r.is_primary() && r.word_mode() == Mode::Shared && r.flags & R_COUNTED != 0 {
+                st.refs[i].flags &= !R_COUNTED;
+                let t = token_at(r.tok);
+                if t.drop_vanished_share() {
+                    dropped = true;
+                    super::events::warn(format_args!(
+                        "{}: thread {} held it shared and no longer exists; its share recovered by {}",
+                        super::events::Desc(t),
+                        tid,
+                        super::events::ThreadName
+                    ));
+                }
+            }
+        }
+        write_record(&mut st.record, |r| {
+            r.magic = 0;
+            r.slot = 0;
+        });
+    });
+    dropped
+}
+
+/// In a fork child: the other threads' states describe threads of the
+/// parent (their holds are judged by the words' process id, not by
+/// state); only the forking thread's, `own` (0: none), stays listed.
+pub(super) fn forget_other_threads(own: usize) {
+    for_each_slot(|s| {
+        let addr = s.load(Relaxed);
+        if addr != 0 && addr != own {
+            s.store(0, Relaxed);
+        }
+    });
+}
+
 /// What a wait replaced in the record; `wait_end` puts it back (a signal
 /// handler's wait nests inside its thread's).
 pub(super) struct WaitNote {

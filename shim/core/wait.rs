@@ -52,6 +52,7 @@ impl Token {
         let mut lost = 0;
         let mut registered = false;
         let mut slept_ns = 0u64;
+        let mut next_share_check = DEAD_HOLDER_RECHECK_NS;
         let mut result = Waited::Acquired;
         // Counted in t_sleepers (unregistered) from before `seen` is read
         // and the word looked at, until a wake-up (the waker uncounts) or
@@ -140,6 +141,14 @@ impl Token {
             {
                 continue;
             }
+            // Shares of threads that vanished (S9): the registry is looked
+            // through once per DEAD_HOLDER_RECHECK_NS asleep.
+            if w & SHARED != 0 && slept_ns >= next_share_check {
+                next_share_check = slept_ns + DEAD_HOLDER_RECHECK_NS;
+                if super::registry::recover_vanished_shares(me) {
+                    continue;
+                }
+            }
             if mode == Mode::Exclusive && w & SHARED != 0 && w & EXCLREQ == 0 {
                 let _ = self
                     .word()
@@ -158,18 +167,24 @@ impl Token {
             if registered {
                 // Woken by the handoff itself (targeted), or by a release
                 // that did not see the registration yet; that one may have
-                // gone to t_wake, hence the short timeout.
-                sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
+                // gone to t_wake, hence the short timeout. First, awhile,
+                // awake: a handoff to a running thread costs no wake-up,
+                // and the token is not idle while the scheduler finds the
+                // sleeper a CPU.
+                if !self.handoff_arrives_soon(my_handoff) {
+                    sys::futex_wait(self.handoff(), my_handoff, REGISTERED_RECHECK_NS);
+                }
             } else {
                 if sys::futex_wait(self.wake(), seen, DEAD_HOLDER_RECHECK_NS) == 0 {
                     // Woken: the waker uncounted us.
                     counted = false;
                 }
             }
-            slept_ns += sys::now_ns().saturating_sub(before);
+            let now = sys::now_ns();
+            slept_ns += now.saturating_sub(before);
             lost += 1;
             let starving = lost >= LOST_RACES_LIMIT
-                || (lost >= LOST_RACES_BEFORE_HANDOFF && slept_ns >= HANDOFF_AFTER_NS);
+                || (lost >= LOST_RACES_BEFORE_HANDOFF && now >= FAIR_AT_NS.load(Relaxed));
             if starving
                 && !registered
                 && self
@@ -178,6 +193,7 @@ impl Token {
                     .is_ok()
             {
                 registered = true;
+                FAIR_AT_NS.store(now + fair_jitter(now), Relaxed);
                 publish_to_releasers();
             }
         }
@@ -215,4 +231,29 @@ impl Token {
         }
         false
     }
+}
+
+impl Token {
+    /// Spin up to REGISTERED_SPIN_NS for `t_handoff` to stop being `mine`
+    /// (the word handed over, or being handed).
+    fn handoff_arrives_soon(&self, mine: u32) -> bool {
+        let until = sys::now_ns() + REGISTERED_SPIN_NS;
+        loop {
+            for _ in 0..64 {
+                if self.handoff().load(Relaxed) != mine {
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+            if sys::now_ns() >= until {
+                return false;
+            }
+        }
+    }
+}
+
+/// A pseudo-random point of the next FAIR_INTERVAL_NS, from the clock.
+fn fair_jitter(now: u64) -> u64 {
+    let x = now.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x >> 32) % FAIR_INTERVAL_NS
 }

@@ -47,19 +47,29 @@ pub(super) const HANDOFF_SHARED: u32 = 1 << 31;
 /// from then on the registered waiter's own deregistration fails.
 pub(super) const HANDOFF_BUSY: u32 = 1 << 30;
 
-/// A waiter asks for a direct handoff once it has lost this many races for
-/// the released token and waited at least HANDOFF_AFTER_NS (barging keeps
-/// throughput up; a handoff costs a wake-up and a context switch), and in
-/// any case after LOST_RACES_LIMIT lost races (SPEC S7: bounded).
+/// A waiter asks for a direct handoff once it has lost this many races
+/// for the released token and the process's "fair at" time (`FAIR_AT_NS`)
+/// has passed, and in any case after LOST_RACES_LIMIT lost races (SPEC
+/// S7: bounded). Barging keeps throughput up; a handoff costs a wake-up
+/// and a context switch, during which nobody holds the token usefully:
+/// like parking_lot's eventual fairness, handoffs come at most about once
+/// per FAIR_INTERVAL_NS (a random part of it each time), not whenever
+/// some waiter has waited long, which under oversubscription is always.
 pub(super) const LOST_RACES_BEFORE_HANDOFF: u32 = 3;
-pub(super) const HANDOFF_AFTER_NS: u64 = 1_000_000;
-pub(super) const LOST_RACES_LIMIT: u32 = 32;
+pub(super) const LOST_RACES_LIMIT: u32 = 256;
+pub(super) const FAIR_INTERVAL_NS: u64 = 1_000_000;
+/// When the next handoff may be asked for (CLOCK_MONOTONIC ns), for
+/// every token of the process: set at each registration to a random
+/// point of the next FAIR_INTERVAL_NS.
+pub(super) static FAIR_AT_NS: AtomicU64 = AtomicU64::new(0);
 /// Spin this many rounds before sleeping in the kernel.
 pub(super) const SPIN_ROUNDS: u32 = 200;
 /// A waiter registered for a handoff sleeps on t_handoff; a release that
 /// raced with its registration may have woken t_wake instead, so it looks
 /// again this often.
 pub(super) const REGISTERED_RECHECK_NS: u64 = 1_000_000;
+/// A waiter registered for a handoff stays awake this long for it.
+pub(super) const REGISTERED_SPIN_NS: u64 = 50_000;
 /// A sleeping waiter re-checks that the holder still exists this often.
 pub(super) const DEAD_HOLDER_RECHECK_NS: u64 = 500_000_000;
 
@@ -336,18 +346,46 @@ impl Token {
     pub fn release_shared(&self) {
         let mut w = self.word().load(Relaxed);
         let left_reserved = loop {
-            let new = if w & COUNT_MASK == COUNT_ONE {
-                // The last one out keeps the token reserved for the
-                // exclusive waiter that asked (S7), if any.
-                w & EXCLREQ
-            } else {
-                w - COUNT_ONE
-            };
-            match self.word().compare_exchange_weak(w, new, Release, Relaxed) {
-                Ok(_) => break new == EXCLREQ,
+            match self
+                .word()
+                .compare_exchange_weak(w, one_share_less(w), Release, Relaxed)
+            {
+                Ok(_) => break one_share_less(w) == EXCLREQ,
                 Err(x) => w = x,
             }
         };
+        self.wake_after_shared_release(left_reserved);
+    }
+
+    /// Drop one shared count of a thread that vanished without giving it
+    /// back (S9), if the word is still shared by this process. False when
+    /// it was not (nothing done).
+    #[cold]
+    pub(super) fn drop_vanished_share(&self) -> bool {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        let left_reserved = loop {
+            if w & SHARED == 0
+                || w & (DEAD | RESERVED_BITS) != 0
+                || w & ID_MASK != pid
+                || w & COUNT_MASK == 0
+            {
+                return false;
+            }
+            match self
+                .word()
+                .compare_exchange(w, one_share_less(w), AcqRel, Relaxed)
+            {
+                Ok(_) => break one_share_less(w) == EXCLREQ,
+                Err(x) => w = x,
+            }
+        };
+        self.wake_after_shared_release(left_reserved);
+        true
+    }
+
+    #[inline(always)]
+    fn wake_after_shared_release(&self, left_reserved: bool) {
         // The compare-exchange is a full barrier on x86: no membarrier needed.
         if self.waiters().load(Relaxed) != 0 {
             if left_reserved {
@@ -486,6 +524,17 @@ impl Token {
             SHARED | COUNT_ONE | new_pid as u64
         };
         self.word().store(w, Relaxed);
+    }
+}
+
+/// A shared word with one count less. The last one out keeps the token
+/// reserved for the exclusive waiter that asked (S7), if any.
+#[inline(always)]
+fn one_share_less(w: u64) -> u64 {
+    if w & COUNT_MASK == COUNT_ONE {
+        w & EXCLREQ
+    } else {
+        w - COUNT_ONE
     }
 }
 
