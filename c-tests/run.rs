@@ -104,8 +104,8 @@ c_tests! {
     /// The catch-all: the blocking calls libc makes inside itself (SPEC
     /// section 4) and the program's own signals (SPEC section 7).
     catchall (Exits0):
-        cancel fallback iov libc modes patched process rawclone seccomp signals
-        sigsys_aside sigsys_install sigsys_same wait_masks;
+        cancel fallback first_use_signal iov libc modes patched process rawclone
+        seccomp signals sigsys_aside sigsys_install sigsys_same wait_masks;
     /// Robustness: cancellation, EINTR, exec, fork, garbage and NULL
     /// tokens (each case in a child that must abort), thousands of threads,
     /// SIGSTOP.

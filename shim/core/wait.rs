@@ -107,6 +107,17 @@ impl Token {
                 }
                 break;
             }
+            // A shared hold handed to a wait of this thread that the signal
+            // handler running this wait interrupted is invisible here (the
+            // registration is cleared, the word counts one holder), and an
+            // exclusive waiter's `EXCLREQ` keeps new shared holders out:
+            // this wait would wait for its own thread. It joins the shared
+            // holders instead, as a recursive hold would.
+            let tried = if tried.is_err() && mode == Mode::Shared && !alone {
+                self.join_reserved_shared()
+            } else {
+                tried
+            };
             if tried.is_ok() {
                 if registered
                     && self
@@ -202,6 +213,32 @@ impl Token {
         }
         self.waiters().fetch_sub(unit, Relaxed);
         result
+    }
+
+    /// One more shared hold on a word held shared and reserved for an
+    /// exclusive waiter (`EXCLREQ`): only for a wait whose thread may hold
+    /// it already (see `acquire_slow`).
+    #[cold]
+    fn join_reserved_shared(&self) -> Result<(), Busy> {
+        let pid = PROCESS_ID.load(Relaxed) as u64;
+        let mut w = self.word().load(Relaxed);
+        while w & (SHARED | EXCLREQ) == SHARED | EXCLREQ
+            && w & (DEAD | RESERVED_BITS) == 0
+            && w & ID_MASK == pid
+            && w & COUNT_MASK != 0
+        {
+            match self
+                .word()
+                .compare_exchange_weak(w, w + COUNT_ONE, Acquire, Relaxed)
+            {
+                Ok(_) => {
+                    self.seq().fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+                Err(x) => w = x,
+            }
+        }
+        Err(Busy::Other)
     }
 
     /// The word is held by a thread that no longer exists (a fork child

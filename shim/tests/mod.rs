@@ -464,3 +464,32 @@ mod interpose_parts;
 
 // The registry an outside reader finds the threads through.
 mod registry;
+
+/// A signal handler's shared wait (`alone` false: a wait of its thread is
+/// interrupted) on a word held shared once and reserved for an exclusive
+/// waiter: that hold may be the one handed to the interrupted wait, which
+/// cannot give it back before the handler returns. The handler's wait
+/// joins it instead of waiting behind the reservation for its own thread
+/// (core::signal_handler_stress hung so).
+#[test]
+fn nested_shared_wait_joins_a_reserved_shared_word() {
+    use crate::token::{Mode, Waited, COUNT_ONE, EXCLREQ, PROCESS_ID, SHARED};
+    let t = leak(b"nested_shared\0");
+    let pid = PROCESS_ID.load(Relaxed) as u64;
+    let held = SHARED | EXCLREQ | COUNT_ONE | pid;
+    // The interrupted wait's handed hold, an exclusive waiter's request.
+    unsafe { (*t.0).t_word = held };
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    thread::spawn(move || {
+        let t = t;
+        let tok = unsafe { &*t.0 };
+        let tid = crate::sys::gettid();
+        let w = tok.acquire_slow(Mode::Shared, tid, false);
+        assert!(matches!(w, Waited::Acquired));
+        d.store(true, SeqCst);
+    });
+    spin_until(&done);
+    let tok = unsafe { &*t.0 };
+    assert_eq!(tok.t_word, held + COUNT_ONE);
+}

@@ -89,8 +89,12 @@ pub(super) fn install_once() {
         for sig in 1..=64 {
             strip_sigsys_from_handler_of(sig);
         }
+        // Said before the mask comes back: a signal that came meanwhile is
+        // delivered as the mask returns, and its handler, taking a token,
+        // arms this thread again; it must find the installation done, not
+        // wait for it (it would wait for its own interrupted thread).
+        INSTALL.store(INSTALLED, Release);
     });
-    INSTALL.store(INSTALLED, Release);
 }
 
 /// Record `new` as the program's SIGSYS action; returns the one it had.
