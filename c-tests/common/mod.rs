@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod json;
+
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
