@@ -9,19 +9,43 @@ use super::refs::*;
 use super::tls::*;
 use super::word::{token_at, Busy, Mode, Token};
 
+/// The calling thread's state when the fast paths may run: the thread has
+/// used tokens before, and neither statistics nor a checker want the
+/// general paths (the one flag test, `timing`).
+#[inline(always)]
+fn fast_state<'a>() -> Option<&'a mut ThreadState> {
+    // SAFETY: this thread's own static TLS pointer.
+    let p = unsafe { *state_slot() };
+    if p.is_null() || timing() {
+        return None;
+    }
+    // SAFETY: non-null only once it points at this thread's state, which
+    // only this thread (and its signal handlers, on its own stack) uses.
+    Some(unsafe { &mut *p })
+}
+
+/// A fast path's new reference on top of the stack, recorded (and the
+/// selector set) before its word is taken.
+///
+/// # Safety
+/// `d` is the thread's depth and below `MAX_REFS`.
+#[inline(always)]
+unsafe fn record_top(st: &mut ThreadState, d: usize, tok: *const Token, flags: u32) {
+    // SAFETY: the caller's promise.
+    unsafe { st.fill_top(d, tok, flags) };
+    st.sync_selector_at(d as u32 + 1);
+    compiler_fence(SeqCst);
+}
+
 /// `lwkt_gettoken`'s common case, with nothing to call out of line (so the
 /// exported function needs no stack frame): a thread that has used tokens
 /// before takes a free token exclusively, with room on its stack and
 /// nothing to count. False: take the general path (`get`).
 #[inline(always)]
 pub fn get_exclusive_fast(tok: *const Token) -> bool {
-    // SAFETY: this thread's own static TLS pointer.
-    let p = unsafe { *state_slot() };
-    if p.is_null() || timing() {
+    let Some(st) = fast_state() else {
         return false;
-    }
-    // SAFETY: non-null only once it points at this thread's state.
-    let st = unsafe { &mut *p };
+    };
     let d = st.depth as usize;
     if d >= MAX_REFS {
         return false;
@@ -30,9 +54,7 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
     // handler that lands in between finds a reference whose word is not
     // this thread's yet, and leaves it alone.
     // SAFETY: d < MAX_REFS, checked above.
-    unsafe { st.fill_top(d, tok, R_PRIMARY | R_EXCL | R_WORD_EXCL) };
-    st.sync_selector_at(d as u32 + 1);
-    compiler_fence(SeqCst);
+    unsafe { record_top(st, d, tok, R_PRIMARY | R_EXCL | R_WORD_EXCL) };
     let t = token_at(tok);
     if t.word()
         .compare_exchange(0, st.tid as u64, Acquire, Relaxed)
@@ -52,13 +74,9 @@ pub fn get_exclusive_fast(tok: *const Token) -> bool {
 /// (`rel`).
 #[inline(always)]
 pub fn rel_exclusive_fast(tok: *const Token) -> bool {
-    // SAFETY: this thread's own static TLS pointer.
-    let p = unsafe { *state_slot() };
-    if p.is_null() || timing() {
+    let Some(st) = fast_state() else {
         return false;
-    }
-    // SAFETY: non-null only once it points at this thread's state.
-    let st = unsafe { &mut *p };
+    };
     let d = st.depth as usize;
     if d == 0 || d > MAX_REFS || d as u32 <= st.released_below {
         return false;
@@ -86,13 +104,9 @@ pub fn rel_exclusive_fast(tok: *const Token) -> bool {
 /// general path (`get`), which also handles recursion.
 #[inline(always)]
 pub fn get_shared_fast(tok: *const Token) -> bool {
-    // SAFETY: this thread's own static TLS pointer.
-    let p = unsafe { *state_slot() };
-    if p.is_null() || timing() {
+    let Some(st) = fast_state() else {
         return false;
-    }
-    // SAFETY: non-null only once it points at this thread's state.
-    let st = unsafe { &mut *p };
+    };
     let d = st.depth as usize;
     if d >= MAX_REFS {
         return false;
@@ -105,9 +119,7 @@ pub fn get_shared_fast(tok: *const Token) -> bool {
     // The reference first, then the word (SPEC section 7); `took` notes
     // the count only once it is in the word.
     // SAFETY: d < MAX_REFS, checked above.
-    unsafe { st.fill_top(d, tok, R_PRIMARY) };
-    st.sync_selector_at(d as u32 + 1);
-    compiler_fence(SeqCst);
+    unsafe { record_top(st, d, tok, R_PRIMARY) };
     if token_at(tok).try_acquire_shared(st.tid).is_err() {
         st.pop(d);
         return false;
