@@ -6,6 +6,10 @@
 #[path = "../../../core/registry_abi.rs"]
 #[allow(dead_code)] // the library's half of the layout
 mod abi;
+/// The library's own clock (shim/sys/time.rs): ages are measured on the
+/// clock the target stamped its waits and blocks with.
+#[path = "../../../sys/time.rs"]
+mod clock;
 pub mod render;
 pub mod snapshot;
 pub mod target;

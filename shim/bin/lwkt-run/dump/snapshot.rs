@@ -111,16 +111,6 @@ impl Snapshot {
     }
 }
 
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 fn u32_at(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap()))
@@ -306,7 +296,7 @@ pub fn read(t: &Target) -> Result<Snapshot, Error> {
         pid: t.pid,
         comm: t.comm.clone(),
         library: t.library.clone(),
-        now_ns: now_ns(),
+        now_ns: super::clock::now_ns(),
         threads,
         tokens,
         unread,
